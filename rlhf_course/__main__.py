@@ -1,0 +1,172 @@
+"""The course's command line.
+
+    python -m rlhf_course run [--profile P] [--from NN] [--until NN]   execute the notebooks headless, in order
+    python -m rlhf_course report [--profile P]             print runs/<profile>/report.json
+    python -m rlhf_course clean [--profile P]              delete runs/<profile> (checkpoints, outputs)
+    python -m rlhf_course prefs check PATH...              validate preference files (JSONL)
+
+Bad input (an unknown profile or notebook, a missing checkpoint) gets one line of explanation and a
+non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from .config import PROFILES, ProfileError, default_profile_name, get_profile
+from .models import CheckpointError, repo_root, runs_dir
+from .report import read_report, record_run
+
+NOTEBOOK_DIR = repo_root() / "notebooks"
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit status 2."""
+
+
+def list_notebooks() -> list[Path]:
+    return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def select_notebooks(start: str | None = None, until: str | None = None) -> list[Path]:
+    """The notebooks from number `start` to number `until` (both included, both optional)."""
+    notebooks = list_notebooks()
+    numbers = [nb.name[:2] for nb in notebooks]
+
+    def index(flag: str, number: str) -> int:
+        key = number.zfill(2)
+        if key not in numbers:
+            raise UsageError(f"{flag} {number}: no notebook with that number; the course has {', '.join(numbers)}")
+        return numbers.index(key)
+
+    first = index("--from", start) if start is not None else 0
+    last = index("--until", until) if until is not None else len(notebooks) - 1
+    if first > last:
+        raise UsageError(f"--from {start} comes after --until {until}")
+    return notebooks[first : last + 1]
+
+
+def execute_notebook(path: Path, out_path: Path, timeout: int) -> float:
+    """Run one notebook in a fresh kernel, save the executed copy; return its wall time in seconds."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    from tqdm.auto import tqdm
+
+    nb = nbformat.read(path, as_version=4)
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    bar = tqdm(total=len(code_cells), desc=path.stem, unit="cell")
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},  # the kernel's cwd, as in JupyterLab
+        store_widget_state=True,
+        on_cell_complete=lambda cell, cell_index: bar.update(1),
+    )
+    start = time.perf_counter()
+    try:
+        client.execute()
+    except CellExecutionError as error:
+        bar.close()
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, out_path)
+        failed = next((i for i, c in enumerate(code_cells) if _has_error(c)), None)
+        where = f"code cell {failed + 1} of {len(code_cells)}" if failed is not None else "a cell"
+        summary = f"{error.ename}: {error.evalue}" if getattr(error, "ename", None) else str(error)[-500:]
+        raise RuntimeError(f"{path.name} failed in {where}: {summary}\n(executed copy: {out_path})") from None
+    bar.close()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out_path)
+    return time.perf_counter() - start
+
+
+def _has_error(cell) -> bool:
+    return any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+
+
+def command_run(args) -> int:
+    profile = get_profile(args.profile)
+    notebooks = select_notebooks(args.start, args.until)
+    os.environ["RLHF_PROFILE"] = profile.name  # the kernels inherit it
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    executed = runs_dir(profile.name) / "executed"
+    print(f"Running {len(notebooks)} notebook(s) with profile '{profile.name}' ({profile.description}).")
+    total = time.perf_counter()
+    for i, nb in enumerate(notebooks, 1):
+        print(f"[{i}/{len(notebooks)}] {nb.name}", flush=True)
+        wall = execute_notebook(nb, executed / nb.name, args.timeout)
+        record_run(profile.name, nb.stem, round(wall, 1))
+        print(f"    done in {wall:.0f} s", flush=True)
+    print(f"All done in {time.perf_counter() - total:.0f} s. Executed notebooks: {executed}")
+    print(f"Report: {runs_dir(profile.name) / 'report.json'}")
+    return 0
+
+
+def command_report(args) -> int:
+    print(json.dumps(read_report(get_profile(args.profile).name), indent=2))
+    return 0
+
+
+def command_clean(args) -> int:
+    folder = runs_dir(get_profile(args.profile).name)
+    if folder.exists():
+        shutil.rmtree(folder)
+        print(f"Removed {folder}")
+    else:
+        print(f"Nothing to remove at {folder}")
+    return 0
+
+
+def command_prefs_check(args) -> int:
+    from .feedback import check_preference_files
+
+    return check_preference_files(args.paths)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m rlhf_course", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    profile_help = f"one of {', '.join(PROFILES)} (default: $RLHF_PROFILE, else gpu with CUDA, else tiny)"
+
+    run = commands.add_parser("run", help="execute the notebooks headless, in order, in fresh kernels")
+    run.add_argument("--profile", help=profile_help)
+    run.add_argument("--from", dest="start", metavar="NN", help="start at notebook NN (earlier checkpoints must exist)")
+    run.add_argument("--until", metavar="NN", help="stop after notebook NN (e.g. 02)")
+    run.add_argument("--timeout", type=int, default=3600, help="seconds one cell may run (default 3600)")
+    run.set_defaults(func=command_run)
+
+    report = commands.add_parser("report", help="print the report of a run")
+    report.add_argument("--profile", help=profile_help)
+    report.set_defaults(func=command_report)
+
+    clean = commands.add_parser("clean", help="delete everything a run made for a profile")
+    clean.add_argument("--profile", help=profile_help)
+    clean.set_defaults(func=command_clean)
+
+    prefs = commands.add_parser("prefs", help="preference files")
+    prefs_commands = prefs.add_subparsers(dest="prefs_command", required=True)
+    check = prefs_commands.add_parser("check", help="validate preference JSONL files, line by line")
+    check.add_argument("paths", nargs="+", type=Path)
+    check.set_defaults(func=command_prefs_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UsageError, ProfileError, CheckpointError, RuntimeError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2 if isinstance(error, (UsageError, ProfileError)) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""What every notebook does first: pick the profile, fix the seeds, say what will happen and how long it takes."""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import time
+from dataclasses import dataclass
+
+from .config import Profile, get_profile
+
+NOTEBOOK_TITLES = {
+    "00": "Introduction",
+    "01": "Pretraining a base model",
+    "02": "Supervised fine-tuning",
+    "03": "A reward model from human rankings",
+    "04": "PPO",
+    "05": "Evaluation and the limits of RLHF",
+    "06": "DPO",
+}
+
+
+@dataclass
+class Session:
+    """The context of one notebook run: its profile, device and when it started."""
+
+    notebook: str
+    profile: Profile
+    device: "torch.device"  # noqa: F821
+    started: float
+
+    def elapsed(self) -> float:
+        """Seconds since the notebook's first cell: the phase's `wall_s` in the report."""
+        return time.perf_counter() - self.started
+
+
+def start(notebook: str, seed: int | None = None) -> Session:
+    """Set up a notebook: offline Hugging Face, seeds, and a printout of profile, device and expected time."""
+    # A stray Hub call fails in a second instead of hanging for a minute on machines without internet.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    profile = get_profile()
+    seed = profile.seed if seed is None else seed
+    random.seed(seed)
+    torch.manual_seed(seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    where = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    minutes = profile.expected_minutes.get(notebook)
+    print(f"Notebook {notebook} · {NOTEBOOK_TITLES.get(notebook, '')}")
+    print(f"  profile : {profile.name} ({profile.description})  — set RLHF_PROFILE to change")
+    print(f"  device  : {device.type} ({where}); torch {torch.__version__}, Python {platform.python_version()}")
+    if minutes is not None:
+        print(f"  expected: about {minutes:g} min on this profile's reference machine")
+    return Session(notebook, profile, device, time.perf_counter())

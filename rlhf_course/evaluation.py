@@ -1,0 +1,88 @@
+"""Measuring what really matters: gold scores, win rates and their uncertainty.
+
+Every phase is judged the same way: `evaluate` samples one answer to each of the same held-out test
+prompts with the same settings (`SamplingConfig`, plain sampling at temperature 1, a fixed seed) and
+scores it with the hidden gold preference. Greedy decoding would score lower (it loops), so the
+decoding mode is fixed and reported rather than chosen per model.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from dataclasses import dataclass, field
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from .config import SamplingConfig
+from .generation import Answers, sample_answers
+from .world import GOLD_WEIGHTS, gold_breakdown, make_prompts
+
+
+@dataclass
+class GoldEval:
+    """A model's answers to the evaluation prompts, and how the gold judge scored them."""
+
+    answers: Answers
+    breakdowns: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def scores(self) -> list[float]:
+        return [b["total"] for b in self.breakdowns]
+
+    @property
+    def gold_mean(self) -> float:
+        return statistics.fmean(self.scores)
+
+    def component_means(self) -> dict[str, float]:
+        return {k: statistics.fmean(b[k] for b in self.breakdowns) for k in [*GOLD_WEIGHTS, "story"]}
+
+    def summary(self) -> dict[str, float]:
+        """The numbers every phase reports."""
+        return {
+            "gold_mean": round(self.gold_mean, 4),
+            "mean_length": round(statistics.fmean(self.answers.lengths), 2),
+            "ended_fraction": round(statistics.fmean(self.answers.ended), 4),
+        }
+
+
+def eval_prompts(sampling: SamplingConfig) -> list[str]:
+    """The held-out test prompts behind every phase's `gold_mean` (the same list for every phase)."""
+    return make_prompts(sampling.eval_prompts, split="test", seed=0)
+
+
+def score_answers(answers: Answers) -> GoldEval:
+    return GoldEval(answers, [gold_breakdown(p, r) for p, r in zip(answers.prompts, answers.texts)])
+
+
+def evaluate(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, sampling: SamplingConfig, prompts=None
+) -> GoldEval:
+    """Sample one answer per evaluation prompt with the fixed settings and score it with the gold judge."""
+    answers = sample_answers(
+        model,
+        tokenizer,
+        prompts or eval_prompts(sampling),
+        max_new_tokens=sampling.max_new_tokens,
+        temperature=sampling.temperature,
+        seed=sampling.seed,
+        batch_size=sampling.batch_size,
+    )
+    return score_answers(answers)
+
+
+def win_rate(scores: list[float], baseline_scores: list[float], tie_margin: float = 1e-9) -> float:
+    """Share of prompts where `scores` beat `baseline_scores` (same prompts, same order); ties count half."""
+    if len(scores) != len(baseline_scores) or not scores:
+        raise ValueError("win_rate needs two equally long, non-empty score lists on the same prompts")
+    wins = sum(1.0 if a > b + tie_margin else 0.5 if abs(a - b) <= tie_margin else 0.0
+               for a, b in zip(scores, baseline_scores))
+    return wins / len(scores)
+
+
+def bootstrap_ci(values: list[float], n_resamples: int = 1000, level: float = 0.95, seed: int = 0):
+    """Percentile bootstrap confidence interval of the mean: (low, high)."""
+    rng = random.Random(seed)
+    means = sorted(statistics.fmean(rng.choices(values, k=len(values))) for _ in range(n_resamples))
+    tail = (1 - level) / 2
+    return means[int(tail * n_resamples)], means[int((1 - tail) * n_resamples) - 1]

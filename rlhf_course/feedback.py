@@ -1,0 +1,679 @@
+"""Human feedback: a durable preference store, simulated annotators and agreement metrics.
+
+Where rankings live
+    One append-only JSONL file per annotator: people's rankings in `data/preferences/<name>.jsonl`
+    (committed with the course), simulated annotators' in `runs/<profile>/preferences/<name>.jsonl`.
+
+A ranking is a list of groups, best → worst; each group is a list of answer indices, and answers in
+the same group are ties. Every answer appears exactly once: `[[2], [0, 3], [1]]` says answer 2 is best,
+0 and 3 tie, 1 is worst. It implies the pairs (chosen, rejected) = (2,0) (2,3) (2,1) (0,1) (3,1).
+
+The three kinds of line in a preference file (one JSON object per line):
+
+    {"id": "9f…", "time": "2026-11-27T10:00:00+00:00", "annotator": "ana", "source": "human",
+     "checkpoint": "sft", "prompt": "...", "answers": ["...", "..."], "ranking": [[1], [0]]}
+    {"id": "…", "time": "…", "annotator": "ana", "source": "human", "checkpoint": "sft",
+     "prompt": "...", "answers": [...], "skipped": true}                      # a skip: no pairs
+    {"id": "…", "time": "…", "annotator": "ana", "source": "human", "undo": "9f…"}  # drops record 9f…
+
+Why it is built this way (human rankings are expensive and must never be lost):
+- Each record is written with one `os.write` of a whole line to a file opened with `O_APPEND`, under
+  an exclusive `fcntl.flock`, and `os.fsync`ed before `submit` returns: a crashed kernel loses at most
+  the ranking being made, and two processes appending to one file never interleave their lines.
+- Nothing is ever overwritten, truncated or deleted. Undo appends an `undo` record; loaders drop the
+  undone record. A line torn by a crash is reported as a problem and the next record starts on a new line.
+- Loading never stops at a bad line: it becomes a `Problem` (`file:line: message`), the rest still loads.
+
+Simplifications: one machine (flock does not protect files on network file systems); duplicate
+submissions are detected per annotator file, not across annotators.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import itertools
+import json
+import math
+import os
+import random
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+from .world import gold_score
+
+Ranking = list[list[int]]  # groups of answer indices, best → worst; a group holds tied answers
+
+PAIR_COLUMNS = ["prompt", "chosen", "rejected", "annotator", "checkpoint", "source"]
+
+# letters, digits and "_" at both ends; space, "-", "." allowed inside. No "/", "\", "..", leading dot.
+ANNOTATOR_NAME = re.compile(r"^\w(?:[\w .-]{0,62}\w)?$")
+
+
+class PreferenceStoreError(RuntimeError):
+    """A preference file that cannot be written (read-only folder, full disk …). Nothing was saved."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Where preference files live
+# --------------------------------------------------------------------------------------------------
+
+
+def human_preferences_dir() -> Path:
+    """`data/preferences/`: people's rankings, committed with the course."""
+    from .models import repo_root  # imported here: `models` pulls in torch, the store does not need it
+
+    return repo_root() / "data" / "preferences"
+
+
+def simulated_preferences_dir(profile_name: str) -> Path:
+    """`runs/<profile>/preferences/`: simulated annotators' rankings, made again by every run."""
+    from .models import runs_dir
+
+    return runs_dir(profile_name) / "preferences"
+
+
+# --------------------------------------------------------------------------------------------------
+# Rankings: validation, pairs and labels (pure functions)
+# --------------------------------------------------------------------------------------------------
+
+
+def validate_annotator_name(name: str) -> str:
+    """The name, stripped, if it is safe as a file name; otherwise a `ValueError` that says why."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("annotator name is empty: type your name (letters, digits, space, '-', '_', '.')")
+    name = name.strip()
+    if not ANNOTATOR_NAME.match(name) or ".." in name:
+        raise ValueError(
+            f"annotator name {name!r} is not allowed: use letters, digits, and space, '-', '_' or '.' inside "
+            "(no '/', '\\', '..' or leading dot; at most 64 characters) — it becomes a file name"
+        )
+    return name
+
+
+def validate_ranking(ranking: object, n_answers: int) -> Ranking:
+    """`ranking` as a list of lists of int, if it ranks each of `n_answers` answers exactly once.
+
+    Raises `ValueError` naming the problem: not a list of groups, an empty group, an answer that does
+    not exist, an answer ranked twice, or an answer left out.
+    """
+    if not isinstance(ranking, (list, tuple)) or not ranking:
+        raise ValueError(f"a ranking is a non-empty list of groups such as [[2], [0, 3], [1]], not {ranking!r}")
+    seen: list[int] = []
+    for group in ranking:
+        if not isinstance(group, (list, tuple)) or not group:
+            raise ValueError(f"each group of a ranking is a non-empty list of answer indices, not {group!r}")
+        for index in group:
+            if isinstance(index, bool) or not isinstance(index, int):
+                raise ValueError(f"answer indices are integers, not {index!r}")
+            if not 0 <= index < n_answers:
+                raise ValueError(
+                    f"the ranking names answer {index}, which does not exist: there are {n_answers} answers "
+                    f"(indices 0 to {n_answers - 1})"
+                )
+            if index in seen:
+                raise ValueError(f"answer {index} is ranked twice; each answer goes in exactly one group")
+            seen.append(index)
+    missing = sorted(set(range(n_answers)) - set(seen))
+    if missing:
+        raise ValueError(f"answer(s) {missing} are not ranked: give every answer a place")
+    return [list(group) for group in ranking]
+
+
+def answer_letter(index: int) -> str:
+    """How people see answer `index`: A, B, C, … (data files use 0-based indices)."""
+    return chr(ord("A") + index) if index < 26 else f"#{index}"
+
+
+def ranking_from_places(places: list[int | None]) -> Ranking:
+    """Turn per-answer places (0 = best; equal places = tie) into a ranking.
+
+    `[1, 2, 0, 1]` → `[[2], [0, 3], [1]]`. Gaps are fine (`[0, 2]` → `[[0], [1]]`). A `None` place
+    (answer not placed yet) raises `ValueError` naming the answers by letter (A = index 0).
+    """
+    unplaced = [i for i, place in enumerate(places) if place is None]
+    if unplaced:
+        names = ", ".join(answer_letter(i) for i in unplaced)
+        raise ValueError(f"answer {names} has no place yet: give every answer a place (equal places = a tie)")
+    return [[i for i, place in enumerate(places) if place == p] for p in sorted(set(places))]
+
+
+def ranking_to_pairs(answers: list[str], ranking: Ranking) -> list[tuple[int, int]]:
+    """All (chosen, rejected) index pairs a ranking implies; tied answers give no pair.
+
+    With groups G_1 ≻ G_2 ≻ … ≻ G_m: pairs = {(a, b) : a ∈ G_i, b ∈ G_j, i < j}. A strict ranking of
+    K answers gives K(K-1)/2 pairs; `[[2], [0, 3], [1]]` gives 5 (the tie 0 = 3 gives none).
+    """
+    ranking = validate_ranking(ranking, len(answers))
+    return [
+        (chosen, rejected)
+        for i, better in enumerate(ranking)
+        for worse in ranking[i + 1 :]
+        for chosen in better
+        for rejected in worse
+    ]
+
+
+def answer_places(ranking: Ranking, n_answers: int) -> list[int]:
+    """The place (group number, 0 = best) of each answer: `[[2], [0, 3], [1]]` → `[1, 2, 0, 1]`."""
+    ranking = validate_ranking(ranking, n_answers)
+    places = [0] * n_answers
+    for place, group in enumerate(ranking):
+        for index in group:
+            places[index] = place
+    return places
+
+
+def preference_labels(ranking: Ranking, n_answers: int) -> list[int]:
+    """One label per answer pair (i, j), i < j, in `itertools.combinations` order.
+
+    label(i, j) = +1 if i is ranked above j, −1 if below, 0 if they tie.
+    `preference_labels([[2], [0, 3], [1]], 4)` → pairs (0,1) (0,2) (0,3) (1,2) (1,3) (2,3) → [1, -1, 0, -1, -1, 1].
+    """
+    places = answer_places(ranking, n_answers)
+    pairs = itertools.combinations(range(n_answers), 2)
+    return [int(places[i] < places[j]) - int(places[i] > places[j]) for i, j in pairs]
+
+
+# --------------------------------------------------------------------------------------------------
+# Agreement between annotators (pure functions)
+# --------------------------------------------------------------------------------------------------
+
+
+def _ranking_size(ranking: Ranking) -> int:
+    return sum(len(group) for group in ranking)
+
+
+def pairwise_agreement(rankings_a: list[Ranking], rankings_b: list[Ranking]) -> float:
+    """Share of answer pairs that both annotators order the same way; pairs either calls a tie are left out.
+
+    agreement = #{pairs (i, j): label_a = label_b ≠ 0} / #{pairs: label_a ≠ 0 and label_b ≠ 0},
+    over all items (rankings_a[k] and rankings_b[k] rank the same answers). 1 = always agree,
+    0.5 = chance for a coin-flipping annotator, 0 = always opposite. NaN when no pair is strict for both.
+    """
+    if len(rankings_a) != len(rankings_b):
+        raise ValueError(f"need one ranking per item from each annotator, got {len(rankings_a)} and {len(rankings_b)}")
+    agree = counted = 0
+    for ranking_a, ranking_b in zip(rankings_a, rankings_b, strict=True):
+        n_answers = _ranking_size(ranking_a)  # both rank the same answers: a size mismatch raises below
+        for a, b in zip(preference_labels(ranking_a, n_answers), preference_labels(ranking_b, n_answers), strict=True):
+            if a != 0 and b != 0:
+                counted += 1
+                agree += a == b
+    return agree / counted if counted else math.nan
+
+
+def cohens_kappa(labels_a: list[int], labels_b: list[int]) -> float:
+    """Cohen's κ between two annotators' labels for the same items (here pairwise labels +1/0/−1).
+
+    κ = (p_o − p_e) / (1 − p_e), with p_o = share of items with equal labels (observed agreement) and
+    p_e = Σ_c p_a(c)·p_b(c) the agreement expected by chance from each annotator's label frequencies.
+    κ = 1 perfect, 0 no better than chance, < 0 worse than chance. Cohen (1960), Eq. 1.
+    Example: a = [1, 1, −1, −1], b = [1, −1, −1, −1] → p_o = 3/4, p_e = ½·¼ + ½·¾ = ½, κ = ½.
+    """
+    if len(labels_a) != len(labels_b) or not labels_a:
+        raise ValueError(f"need two equally long, non-empty label lists, got {len(labels_a)} and {len(labels_b)}")
+    n = len(labels_a)
+    p_observed = sum(a == b for a, b in zip(labels_a, labels_b, strict=True)) / n
+    categories = set(labels_a) | set(labels_b)
+    p_chance = sum(labels_a.count(c) * labels_b.count(c) for c in categories) / n**2
+    if p_chance == 1.0:  # both always give the same single label: they agree, and chance predicts it
+        return 1.0
+    return (p_observed - p_chance) / (1.0 - p_chance)
+
+
+# --------------------------------------------------------------------------------------------------
+# Records: one line of a preference file
+# --------------------------------------------------------------------------------------------------
+
+
+def item_key(prompt: str, answers: list[str]) -> str:
+    """A stable key for "this prompt with these answers in this order" (finds duplicate submissions)."""
+    return hashlib.sha256(json.dumps([prompt, list(answers)], ensure_ascii=False).encode()).hexdigest()
+
+
+def validate_item(prompt: object, answers: object) -> None:
+    """A `ValueError` unless `prompt` is a non-empty string and `answers` a list of at least two strings."""
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValueError("the prompt is empty: every ranking needs the prompt its answers reply to")
+    if not isinstance(answers, (list, tuple)) or len(answers) < 2:
+        raise ValueError(f"a ranking needs at least two answers, got {answers!r:.80}")
+    if not all(isinstance(answer, str) for answer in answers):
+        raise ValueError("every answer must be a string")
+
+
+def validate_record(record: object) -> dict:
+    """The record if it is a valid ranking, skip or undo record; otherwise a `ValueError` saying why."""
+    if not isinstance(record, dict):
+        raise ValueError(f"a record is a JSON object, not {type(record).__name__}")
+    for field in ("id", "time", "annotator", "source"):
+        if not isinstance(record.get(field), str) or not record[field]:
+            raise ValueError(f"missing or empty field {field!r}")
+    kinds = [kind for kind in ("ranking", "skipped", "undo") if kind in record]
+    if len(kinds) != 1:
+        raise ValueError("a record has exactly one of 'ranking', 'skipped' or 'undo'")
+    if kinds == ["undo"]:
+        if not isinstance(record["undo"], str) or not record["undo"]:
+            raise ValueError("'undo' must be the id of the undone record")
+        return record
+    if kinds == ["skipped"] and record["skipped"] is not True:
+        raise ValueError("'skipped' must be true")
+    validate_item(record.get("prompt"), record.get("answers"))
+    if not isinstance(record.get("checkpoint"), str):
+        raise ValueError("missing field 'checkpoint' (the checkpoint that produced the answers)")
+    if kinds == ["ranking"]:
+        validate_ranking(record["ranking"], len(record["answers"]))
+    return record
+
+
+def parse_record_line(line: str) -> dict:
+    """One JSONL line → a validated record, or `ValueError` with a message fit for `file:line: message`."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not valid JSON ({error.msg} at column {error.colno})") from None
+    return validate_record(record)
+
+
+def effective_records(records: list[dict]) -> list[dict]:
+    """The ranking and skip records that no undo record names, in file order."""
+    undone = {record["undo"] for record in records if "undo" in record}
+    return [record for record in records if "undo" not in record and record["id"] not in undone]
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# --------------------------------------------------------------------------------------------------
+# The store: one annotator's append-only file
+# --------------------------------------------------------------------------------------------------
+
+
+class PreferenceStore:
+    """One annotator's append-only preference file `<folder>/<annotator>.jsonl`.
+
+    >>> store = PreferenceStore("data/preferences", "ana")
+    >>> store.submit("Write a story…", ["answer A", "answer B"], [[1], [0]], checkpoint="sft")
+
+    The folder is created at the first write. Every write is validated first, then appended, flushed and
+    fsynced before the method returns. A write that fails (read-only folder, full disk) raises one
+    `PreferenceStoreError` with the path and advice; the file is unchanged and the caller still has the
+    ranking, so it can be submitted again.
+    """
+
+    def __init__(self, folder: str | Path, annotator: str, source: str = "human"):
+        self.annotator = validate_annotator_name(annotator)
+        if not isinstance(source, str) or not source:
+            raise ValueError("source must be a non-empty string such as 'human' or 'simulated:gold'")
+        self.source = source
+        self.folder = Path(folder)
+        self.path = self.folder / f"{self.annotator}.jsonl"
+        self._records: list[dict] = []  # every valid line read so far, in file order
+        self._item_keys: dict[str, str] = {}  # record id → item_key, for duplicate checks
+        self._offset = 0  # bytes of the file already read (always at a line boundary)
+
+    # ---- reading ---------------------------------------------------------------------------------
+
+    def _read_new_lines(self) -> None:
+        """Read the lines appended since the last call (by this or any other process)."""
+        try:
+            with open(self.path, "rb") as file:
+                file.seek(self._offset)
+                data = file.read()
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            raise PreferenceStoreError(
+                f"cannot read {self.path}: {error.strerror or error}. Is {self.folder} a folder you can read?"
+            ) from error
+        complete = data[: data.rfind(b"\n") + 1]  # a line still being written is read next time
+        self._offset += len(complete)
+        for line in complete.decode("utf-8", errors="replace").splitlines():
+            try:
+                record = parse_record_line(line)
+            except ValueError:
+                continue  # bad lines are reported by load_preferences / check_preference_files
+            self._records.append(record)
+            if "undo" not in record:
+                self._item_keys[record["id"]] = item_key(record["prompt"], record["answers"])
+
+    def records(self) -> list[dict]:
+        """The effective ranking and skip records of this file (undone ones dropped), oldest first."""
+        self._read_new_lines()
+        return effective_records(self._records)
+
+    def has_ranked(self, prompt: str, answers: list[str]) -> bool:
+        """Whether an effective (not undone) ranking of this prompt with these answers is in the file."""
+        key = item_key(prompt, answers)
+        return any("ranking" in r and self._item_keys[r["id"]] == key for r in self.records())
+
+    # ---- writing ---------------------------------------------------------------------------------
+
+    def submit(self, prompt: str, answers: list[str], ranking: Ranking, checkpoint: str) -> dict:
+        """Validate, append and fsync one ranking; return the record written."""
+        validate_item(prompt, answers)
+        ranking = validate_ranking(ranking, len(answers))
+        record = self._new_record(checkpoint, prompt=prompt, answers=list(answers), ranking=ranking)
+        return self._append(record, reject_duplicate=True)
+
+    def skip(self, prompt: str, answers: list[str], checkpoint: str) -> dict:
+        """Record that this item was skipped (it gives no pairs); return the record written."""
+        validate_item(prompt, answers)
+        return self._append(self._new_record(checkpoint, prompt=prompt, answers=list(answers), skipped=True))
+
+    def undo_last(self) -> dict | None:
+        """Append an undo for the newest effective record; return the record undone (None if none)."""
+        with self._locked_file() as fd:
+            self._read_new_lines()
+            remaining = effective_records(self._records)
+            if not remaining:
+                return None
+            undone = remaining[-1]
+            self._write_line(fd, {"id": uuid.uuid4().hex, "time": _now_iso(), "annotator": self.annotator,
+                                  "source": self.source, "undo": undone["id"]})
+            return undone
+
+    def _new_record(self, checkpoint: str, **fields) -> dict:
+        if not isinstance(checkpoint, str):
+            raise ValueError(f"checkpoint must name the checkpoint that wrote the answers, not {checkpoint!r}")
+        return {"id": uuid.uuid4().hex, "time": _now_iso(), "annotator": self.annotator,
+                "source": self.source, "checkpoint": checkpoint, **fields}
+
+    def _append(self, record: dict, reject_duplicate: bool = False) -> dict:
+        with self._locked_file() as fd:
+            self._read_new_lines()  # under the lock: sees every line other processes wrote
+            if reject_duplicate and self.has_ranked(record["prompt"], record["answers"]):
+                raise ValueError(
+                    f"{self.annotator} has already ranked these answers to this prompt (in {self.path}); "
+                    "undo that ranking first if you want to change it"
+                )
+            self._write_line(fd, record)
+        return record
+
+    def _write_line(self, fd: int, record: dict) -> None:
+        """One `os.write` of one whole line, then fsync. Called with the file locked."""
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line  # a line torn by a crash stays a (reported) bad line; ours starts fresh
+        try:
+            written = os.write(fd, line)
+            while written < len(line):  # short writes are rare on local files; we hold the lock anyway
+                written += os.write(fd, line[written:])
+            os.fsync(fd)
+        except OSError as error:
+            raise self._write_error(error) from error
+        self._read_new_lines()
+
+    def _locked_file(self):
+        """Open the file for appending (creating folder and file) and hold an exclusive flock."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except OSError as error:
+            raise self._write_error(error) from error
+        return _Flocked(fd)
+
+    def _write_error(self, error: OSError) -> PreferenceStoreError:
+        return PreferenceStoreError(
+            f"could not save to {self.path}: {error.strerror or error}. Nothing was written and your ranking "
+            "is kept: choose a folder you can write to (or fix its permissions) and submit again."
+        )
+
+    def __repr__(self) -> str:
+        return f"PreferenceStore({str(self.folder)!r}, {self.annotator!r}, source={self.source!r})"
+
+
+class _Flocked:
+    """Context manager: holds `fcntl.flock(LOCK_EX)` on an open fd, closes it on exit."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def __enter__(self) -> int:
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self.fd
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading and checking preference files
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A bad line (or file, when `line_number` is 0) in a preference file."""
+
+    path: Path
+    line_number: int
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line_number}" if self.line_number else f"{self.path}"
+        return f"{where}: {self.message}"
+
+
+def preference_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]:
+    """Expand `paths` (files, or folders meaning all their `*.jsonl`) into files; a missing path is a problem."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files.extend(sorted(path.glob("*.jsonl")))
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append(Problem(path, 0, "no such file or folder"))
+    return files, problems
+
+
+def read_preference_file(path: Path) -> tuple[list[dict], list[Problem]]:
+    """All valid records of one file in order (undo records included) and a `Problem` per bad line.
+
+    Bad lines: not JSON, not a valid record, an id seen before, an undo naming no earlier record.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        return [], [Problem(Path(path), 0, f"cannot read: {error.strerror or error}")]
+    records: list[dict] = []
+    problems: list[Problem] = []
+    ids: set[str] = set()
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = parse_record_line(raw.decode("utf-8"))
+            if record["id"] in ids:
+                raise ValueError(f"duplicate record id {record['id']!r}")
+            if "undo" in record and record["undo"] not in ids:
+                raise ValueError(f"undo names record {record['undo']!r}, which is not earlier in this file")
+        except (ValueError, UnicodeDecodeError) as error:
+            problems.append(Problem(Path(path), number, str(error)))
+            continue
+        ids.add(record["id"])
+        records.append(record)
+    return records, problems
+
+
+def record_pairs(record: dict) -> list[dict]:
+    """The pairwise rows (PAIR_COLUMNS) of one ranking record; none for a skip."""
+    if "ranking" not in record:
+        return []
+    answers = record["answers"]
+    return [
+        {"prompt": record["prompt"], "chosen": answers[chosen], "rejected": answers[rejected],
+         "annotator": record["annotator"], "checkpoint": record["checkpoint"], "source": record["source"]}
+        for chosen, rejected in ranking_to_pairs(answers, record["ranking"])
+    ]
+
+
+def load_preferences(paths: str | Path | Iterable[str | Path]):
+    """Load preference files into pairwise rows: `(datasets.Dataset, list[Problem])`.
+
+    Columns: prompt, chosen, rejected, annotator, checkpoint, source — every pair each ranking implies
+    (ties, skips and undone records give none). Bad lines become problems; every valid line still loads.
+    """
+    from datasets import Dataset, Features, Value  # imported here: `datasets` takes a second to import
+
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    files, problems = preference_files(paths)
+    rows: list[dict] = []
+    for path in files:
+        records, file_problems = read_preference_file(path)
+        problems.extend(file_problems)
+        for record in effective_records(records):
+            rows.extend(record_pairs(record))
+    features = Features({column: Value("string") for column in PAIR_COLUMNS})
+    columns = {column: [row[column] for row in rows] for column in PAIR_COLUMNS}
+    return Dataset.from_dict(columns, features=features), problems
+
+
+def check_preference_files(paths: Iterable[str | Path]) -> int:
+    """Print a summary per file and every problem as `file:line: message`; 0 if no problems, else 1."""
+    files, problems = preference_files(paths)
+    for path in files:
+        records, file_problems = read_preference_file(path)
+        kept = effective_records(records)
+        rankings = sum("ranking" in r for r in kept)
+        skips = sum("skipped" in r for r in kept)
+        undos = sum("undo" in r for r in records)
+        pairs = sum(len(record_pairs(r)) for r in kept)
+        print(f"{path}: {rankings} rankings, {skips} skipped, {undos} undone, {pairs} pairs, "
+              f"{len(file_problems)} problem(s)")
+        problems.extend(file_problems)
+    if not files and not problems:
+        print("no preference files (*.jsonl) found")
+    for problem in problems:
+        print(problem)
+    print("OK" if not problems else f"{len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Simulated annotators
+# --------------------------------------------------------------------------------------------------
+
+
+def preference_probability(score_difference: float, temperature: float) -> float:
+    """Bradley–Terry: P(the better of two answers is preferred) = σ(Δ / T) = 1 / (1 + exp(−Δ / T)).
+
+    How noisy a temperature is, for two answers whose gold scores differ by Δ = 0.1:
+    T = 0.02 → 0.99, T = 0.05 → 0.88, T = 0.1 → 0.73, T = 0.2 → 0.62; T = 0 never errs.
+    """
+    if temperature == 0:
+        return 1.0 if score_difference > 0 else 0.5 if score_difference == 0 else 0.0
+    return 1.0 / (1.0 + math.exp(-score_difference / temperature))
+
+
+def plackett_luce_ranking(scores: list[float], temperature: float, rng: random.Random) -> Ranking:
+    """Sample an order best → worst: repeatedly pick the next-best of the remaining answers with
+    P(i) = exp(s_i / T) / Σ_remaining exp(s_j / T) (Plackett–Luce; for two answers this is Bradley–Terry).
+
+    T = 0 gives the exact order by score, with equal scores as ties.
+    """
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, not {temperature}")
+    if temperature == 0:
+        return [[i for i, s in enumerate(scores) if s == level] for level in sorted(set(scores), reverse=True)]
+    remaining = list(range(len(scores)))
+    order = []
+    while remaining:
+        top = max(scores[i] for i in remaining)  # subtract the max: exp never overflows
+        weights = [math.exp((scores[i] - top) / temperature) for i in remaining]
+        order.append(remaining.pop(rng.choices(range(len(remaining)), weights=weights)[0]))
+    return [[i] for i in order]
+
+
+def _item_rng(seed: int, name: str, prompt: str, answers: list[str]) -> random.Random:
+    """A generator fixed by (seed, annotator, item): the same item gets the same ranking in any order."""
+    return random.Random(f"{seed}|{name}|{item_key(prompt, answers)}")
+
+
+class GoldAnnotator:
+    """A careful but noisy person: Plackett–Luce sampling from `gold_score` with a temperature.
+
+    `temperature` sets the noise (see `preference_probability`): at T = 0.05 the better of two answers
+    whose gold differs by 0.1 is preferred 88% of the time. T = 0 ranks exactly by gold (ties when equal).
+    """
+
+    def __init__(self, temperature: float = 0.05, seed: int = 0, name: str = "gold"):
+        self.temperature = temperature
+        self.seed = seed
+        self.name = validate_annotator_name(name)
+
+    def scores(self, prompt: str, answers: list[str]) -> list[float]:
+        return [gold_score(prompt, answer) for answer in answers]
+
+    def rank(self, prompt: str, answers: list[str]) -> Ranking:
+        validate_item(prompt, answers)
+        rng = _item_rng(self.seed, self.name, prompt, answers)
+        return plackett_luce_ranking(self.scores(prompt, answers), self.temperature, rng)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, temperature={self.temperature}, seed={self.seed})"
+
+
+def normalised_lengths(answers: list[str]) -> list[float]:
+    """Each answer's word count divided by the longest answer's (in [0, 1])."""
+    lengths = [len(answer.split()) for answer in answers]
+    longest = max(lengths) or 1
+    return [length / longest for length in lengths]
+
+
+class LengthBiasedAnnotator(GoldAnnotator):
+    """Likes long answers: score = gold + bias · (words / words of the longest answer)."""
+
+    def __init__(self, bias: float = 0.5, temperature: float = 0.05, seed: int = 0, name: str = "length-biased"):
+        super().__init__(temperature, seed, name)
+        self.bias = bias
+
+    def scores(self, prompt: str, answers: list[str]) -> list[float]:
+        gold = super().scores(prompt, answers)
+        return [g + self.bias * length for g, length in zip(gold, normalised_lengths(answers), strict=True)]
+
+
+class PositionBiasedAnnotator(GoldAnnotator):
+    """Likes what it reads first: score = gold + bias · (1 − position / (K − 1)); the first answer gets +bias."""
+
+    def __init__(self, bias: float = 0.3, temperature: float = 0.05, seed: int = 0, name: str = "position-biased"):
+        super().__init__(temperature, seed, name)
+        self.bias = bias
+
+    def scores(self, prompt: str, answers: list[str]) -> list[float]:
+        gold = super().scores(prompt, answers)
+        last = len(answers) - 1
+        return [g + self.bias * (1 - position / last) for position, g in enumerate(gold)]
+
+
+def simulated_store(annotator: GoldAnnotator, folder: str | Path) -> PreferenceStore:
+    """The store for a simulated annotator: `<folder>/<name>.jsonl`, source `simulated:<name>`."""
+    return PreferenceStore(folder, annotator.name, source=f"simulated:{annotator.name}")
+
+
+def simulate_rankings(annotator: GoldAnnotator, items: list[dict], store: PreferenceStore) -> list[dict]:
+    """Rank each item `{"prompt", "answers", "checkpoint"}` with `annotator` into `store`.
+
+    Items the store has already ranked are left as they are (re-running a notebook adds nothing twice).
+    Returns the records written. The store must be a simulated one (`simulated_store`), so simulated
+    rankings never mix into people's files.
+    """
+    if not store.source.startswith("simulated:"):
+        raise ValueError(f"{store} is a {store.source!r} store; use simulated_store(annotator, folder)")
+    written = []
+    for item in items:
+        prompt, answers = item["prompt"], item["answers"]
+        if store.has_ranked(prompt, answers):
+            continue
+        written.append(store.submit(prompt, answers, annotator.rank(prompt, answers), item.get("checkpoint", "")))
+    return written

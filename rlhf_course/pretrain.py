@@ -1,0 +1,90 @@
+"""Phase 0: pretraining, next-token prediction on the generated corpus (notebook 01).
+
+A training loop in the spirit of nanoGPT: documents are joined with EOS and cut into fixed blocks, and
+every token predicts the next one. The base model learns the world's language, and its bad habits too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from .config import PretrainConfig
+from .training import check_finite, cosine_lr, make_optimizer, set_lr
+
+
+def tokenize_corpus(tokenizer: PreTrainedTokenizerBase, texts: Iterable[str]) -> torch.Tensor:
+    """All `texts` as one stream of token ids, each document followed by EOS: (N,)."""
+    ids: list[int] = []
+    for encoded in tokenizer(list(texts), add_special_tokens=False).input_ids:
+        ids += encoded + [tokenizer.eos_token_id]
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def next_token_loss(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of predicting token t+1 from tokens ≤ t.
+
+    L = −1/(B·(T−1)) Σ_b Σ_t log p(x_{t+1} | x_≤t). logits (B, T, V), input_ids (B, T).
+    """
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), input_ids[:, 1:].flatten())
+
+
+def random_blocks(stream: torch.Tensor, batch_size: int, block_size: int, generator: torch.Generator):
+    """`batch_size` random windows of `block_size` tokens from the stream: (B, block_size)."""
+    starts = torch.randint(0, len(stream) - block_size, (batch_size,), generator=generator)
+    return torch.stack([stream[s : s + block_size] for s in starts.tolist()])
+
+
+@torch.no_grad()
+def heldout_loss(model: PreTrainedModel, stream: torch.Tensor, block_size: int, batch_size: int = 32) -> float:
+    """Mean next-token loss over consecutive blocks of a held-out stream."""
+    model.eval()
+    n_blocks = len(stream) // block_size
+    blocks = stream[: n_blocks * block_size].view(n_blocks, block_size)
+    losses = []
+    for start in range(0, n_blocks, batch_size):
+        batch = blocks[start : start + batch_size].to(model.device)
+        losses.append(next_token_loss(model(input_ids=batch).logits, batch).item() * len(batch))
+    return sum(losses) / n_blocks
+
+
+def pretrain(
+    model: PreTrainedModel,
+    train_stream: torch.Tensor,
+    config: PretrainConfig,
+    seed: int = 0,
+    on_step=None,
+) -> list[dict]:
+    """Train `model` on random blocks of `train_stream`; returns the history `[{"step", "loss", "lr"}]`.
+
+    `on_step(record)` is called after every step (e.g. to draw a live plot).
+    """
+    device = model.device
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = make_optimizer(model.parameters(), config.lr, config.weight_decay)
+    history = []
+    model.train()
+    start = time.perf_counter()
+    for step in tqdm(range(config.steps), desc="pretraining"):
+        lr = cosine_lr(step, config.steps, config.warmup_steps, config.lr)
+        set_lr(optimizer, lr)
+        batch = random_blocks(train_stream, config.batch_size, config.block_size, generator).to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = model(input_ids=batch).logits
+        loss = next_token_loss(logits, batch)
+        check_finite(loss, "the pretraining loss", step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        record = {"step": step, "loss": loss.item(), "lr": lr, "elapsed_s": time.perf_counter() - start}
+        history.append(record)
+        if on_step:
+            on_step(record)
+    model.eval()
+    return history

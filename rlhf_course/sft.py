@@ -1,0 +1,110 @@
+"""Phase 1: supervised fine-tuning on demonstrations (notebook 02).
+
+Each demonstration becomes one chat-formatted sequence, prompt then answer then EOS. The loss is the
+next-token loss on the answer tokens only: the model learns to write answers, not to write prompts.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+
+import torch
+import torch.nn.functional as F
+from datasets import Dataset
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from .config import SFTConfig
+from .tokenizer import chat_prompt, chat_text
+from .training import check_finite, cosine_lr, make_optimizer, set_lr
+
+IGNORE_INDEX = -100  # label of a token that carries no loss (PyTorch's cross-entropy default)
+
+
+def tokenize_demonstration(tokenizer: PreTrainedTokenizerBase, prompt: str, response: str) -> dict:
+    """`{"input_ids", "labels"}` of one demonstration; labels are `IGNORE_INDEX` on every prompt token."""
+    prompt_ids = tokenizer(chat_prompt(tokenizer, prompt), add_special_tokens=False).input_ids
+    full_ids = tokenizer(chat_text(tokenizer, prompt, response), add_special_tokens=False).input_ids
+    if full_ids[: len(prompt_ids)] != prompt_ids:
+        raise ValueError(f"the chat template tokenizes the prompt differently inside the conversation: {prompt!r}")
+    labels = [IGNORE_INDEX] * len(prompt_ids) + full_ids[len(prompt_ids) :]
+    return {"input_ids": full_ids, "labels": labels}
+
+
+def tokenize_demonstrations(tokenizer: PreTrainedTokenizerBase, demonstrations: Dataset, max_len: int) -> Dataset:
+    """Tokenize a `Dataset` with `prompt` and `response` columns; drops (and counts) rows over `max_len`."""
+    tokenized = demonstrations.map(
+        lambda row: tokenize_demonstration(tokenizer, row["prompt"], row["response"]),
+        remove_columns=demonstrations.column_names,
+        desc="tokenizing",
+    )
+    return tokenized.filter(lambda row: len(row["input_ids"]) <= max_len)
+
+
+def collate(rows: list[dict], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad a batch for training: input_ids, attention_mask, labels, each (B, T)."""
+    width = max(len(r["input_ids"]) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        n = len(row["input_ids"])
+        input_ids[i, :n] = torch.tensor(row["input_ids"])
+        labels[i, :n] = torch.tensor(row["labels"])
+        attention_mask[i, :n] = 1
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+def sft_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy on answer tokens only (Ouyang et al. 2022, §3.5 "Supervised fine-tuning").
+
+    L = −(1/N) Σ_{t: label_{t+1} ≠ ignore} log p(label_{t+1} | x_≤t), N = number of answer tokens.
+    logits (B, T, V); labels (B, T) with `IGNORE_INDEX` on prompt and padding tokens.
+    """
+    return F.cross_entropy(
+        logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=IGNORE_INDEX
+    )
+
+
+def train_sft(
+    model: PreTrainedModel,
+    tokenized: Dataset,
+    config: SFTConfig,
+    pad_token_id: int,
+    seed: int = 0,
+    on_step=None,
+) -> list[dict]:
+    """Fine-tune `model` on tokenized demonstrations; returns the history `[{"step", "loss", "lr"}]`."""
+    device = model.device
+    rows = list(tokenized)
+    steps_per_epoch = math.ceil(len(rows) / config.batch_size)
+    total_steps = max(1, round(config.epochs * steps_per_epoch))
+    optimizer = make_optimizer(model.parameters(), config.lr, config.weight_decay)
+    rng = random.Random(seed)
+    order: list[int] = []
+    history = []
+    model.train()
+    start = time.perf_counter()
+    for step in tqdm(range(total_steps), desc="SFT"):
+        if len(order) < config.batch_size:  # a fresh shuffle each epoch
+            order += rng.sample(range(len(rows)), len(rows))
+        batch_rows, order = [rows[i] for i in order[: config.batch_size]], order[config.batch_size :]
+        batch = {k: v.to(device) for k, v in collate(batch_rows, pad_token_id).items()}
+        lr = cosine_lr(step, total_steps, config.warmup_steps, config.lr)
+        set_lr(optimizer, lr)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        loss = sft_loss(logits, batch["labels"])
+        check_finite(loss, "the SFT loss", step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        record = {"step": step, "loss": loss.item(), "lr": lr, "elapsed_s": time.perf_counter() - start}
+        history.append(record)
+        if on_step:
+            on_step(record)
+    model.eval()
+    return history

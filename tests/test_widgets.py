@@ -1,0 +1,146 @@
+"""Headless tests of the ranking widget: the programmatic API clicks the same buttons a person clicks."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from rlhf_course.widgets import RankingWidget
+
+ITEMS = [
+    {"prompt": f"Write a story number {k}.", "answers": [f"story {k}{letter}" for letter in "abc"], "checkpoint": "sft"}
+    for k in range(3)
+]
+
+
+def lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture
+def ui(tmp_path):
+    ui = RankingWidget(ITEMS, store_folder=tmp_path / "prefs")
+    ui.start("ana")
+    return ui
+
+
+def test_asks_for_a_name_first(tmp_path):
+    ui = RankingWidget(ITEMS, store_folder=tmp_path)
+    assert ui.ranking_area.layout.display == "none" and ui.store is None
+    ui.start("../x")
+    assert ui.status.startswith("error: annotator name '../x' is not allowed")
+    assert ui.store is None and list(tmp_path.iterdir()) == []
+    ui.start("ana")
+    assert ui.store.path == tmp_path / "ana.jsonl"
+    assert ui.login_row.layout.display == "none" and ui.ranking_area.layout.display is None
+    assert "annotator: <b>ana</b>" in ui.progress_label.value and "0 / 3 done" in ui.progress_label.value
+
+
+def test_every_element_has_its_css_class(ui):
+    def classes(widget):
+        return set(widget._dom_classes)
+
+    assert "rlhf-annotator" in classes(ui.name_box) and "rlhf-start" in classes(ui.start_button)
+    assert "rlhf-prompt" in classes(ui.prompt_label) and "rlhf-progress" in classes(ui.progress_label)
+    assert {"rlhf-submit", "rlhf-skip", "rlhf-undo", "rlhf-status"} <= (
+        classes(ui.submit_button) | classes(ui.skip_button) | classes(ui.undo_button) | classes(ui.status_label)
+    )
+    assert [classes(label) for label in ui.answer_labels] == [{f"rlhf-answer-{i}"} for i in range(3)]
+    assert "rlhf-rank-2-1" in classes(ui.rank_buttons[2][1])
+    assert "application/vnd.jupyter.widget-view+json" in ui._repr_mimebundle_()
+
+
+def test_rank_submit_writes_one_record_and_moves_on(ui):
+    ui.rank([[2], [0], [1]])
+    assert [b.button_style for b in ui.rank_buttons[2]] == ["info", "", ""]  # what the person sees
+    record = ui.submit()
+    assert ui.status == f"saved #1 to {ui.store.path}"
+    [saved] = lines(ui.store.path)
+    assert saved == record
+    assert saved["ranking"] == [[2], [0], [1]] and saved["prompt"] == ITEMS[0]["prompt"]
+    assert saved["annotator"] == "ana" and saved["checkpoint"] == "sft" and saved["source"] == "human"
+    assert (ui.done, ui.total, ui.current) == (1, 3, 1)
+    assert "1 / 3 done" in ui.progress_label.value and ITEMS[1]["prompt"] in ui.prompt_label.value
+
+
+def test_clicking_place_buttons_with_a_tie(ui):
+    ui.set_rank(0, 1)
+    ui.set_rank(1, 0)
+    ui.set_rank(2, 1)  # same place as answer 0: a tie
+    ui.rank_buttons[0][2].click()  # a person changes their mind: answer 0 to 3rd
+    ui.rank_buttons[0][1].click()  # … and back
+    ui.submit()
+    assert lines(ui.store.path)[0]["ranking"] == [[1], [0, 2]]
+
+
+def test_incomplete_ranking_shows_an_error_and_writes_nothing(ui):
+    ui.rank([[1], [0]])  # answer C has no place
+    assert ui.submit() is None
+    assert ui.status == "error: answer C has no place yet: give every answer a place (equal places = a tie)"
+    assert "b00020" in ui.status_label.value  # shown in red
+    assert not ui.store.path.exists() and ui.done == 0 and ui.current == 0
+    assert ui.places == [1, 0, None]  # the places stay on screen
+    ui.set_rank(2, 2)
+    assert ui.submit()["ranking"] == [[1], [0], [2]]
+
+
+def test_skip_then_undo_then_finish(ui):
+    ui.rank([[0], [1], [2]])
+    ui.submit()
+    ui.skip()
+    assert ui.status.startswith("skipped item 2") and ui.current == 2 and ui.done == 2
+    ui.undo()
+    assert ui.status == "undid the skip of item 2; it is back on screen"
+    assert ui.current == 1 and ui.done == 1
+    ui.undo()  # now the ranking of item 1: it comes back with its places
+    assert ui.current == 0 and ui.places == [0, 1, 2] and ui.done == 0
+    ui.submit()
+    ui.rank([[1], [0, 2]])
+    ui.submit()
+    ui.skip()
+    assert ui.done == 3 and ui.current is None and ui.submit_button.disabled
+    assert "All items are done" in ui.prompt_label.value
+    rows = lines(ui.store.path)
+    assert [("undo" in r, "skipped" in r, r.get("ranking")) for r in rows] == [
+        (False, False, [[0], [1], [2]]),
+        (False, True, None),
+        (True, False, None),
+        (True, False, None),
+        (False, False, [[0], [1], [2]]),
+        (False, False, [[1], [0, 2]]),
+        (False, True, None),
+    ]
+    assert ui.store.records()[-1]["skipped"] is True and len(ui.store.records()) == 3
+
+
+def test_undo_with_nothing_to_undo(ui):
+    ui.undo()
+    assert ui.status == "nothing to undo"
+
+
+def test_restarted_widget_carries_on_where_it_stopped(ui, tmp_path):
+    ui.rank([[0], [1], [2]])
+    ui.submit()
+    again = RankingWidget(ITEMS, store_folder=tmp_path / "prefs", annotator="ana")
+    assert again.current == 1 and again.done == 1
+    assert again.status.startswith("welcome back, ana: 1 item(s) already done")
+    with pytest.raises(ValueError, match="not allowed"):
+        RankingWidget(ITEMS, store_folder=tmp_path, annotator="a/b")
+
+
+def test_read_only_folder_keeps_the_ranking_on_screen(ui, monkeypatch):
+    """Root ignores chmod, so `os.open` raising PermissionError stands in for a read-only folder."""
+    ui.rank([[2], [1], [0]])
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "open", refuse)
+        assert ui.submit() is None
+    assert ui.status.startswith(f"error: could not save to {ui.store.path}: Permission denied")
+    assert ui.places == [2, 1, 0] and ui.current == 0 and not ui.store.path.exists()
+    ui.submit()  # writable again: the same ranking, one click
+    assert lines(ui.store.path)[0]["ranking"] == [[2], [1], [0]]

@@ -1,0 +1,69 @@
+"""The sampler: its log-probs are the model's, left padding changes nothing, EOS ends an answer."""
+
+import pytest
+import torch
+
+from rlhf_course import generation
+
+
+def _prompts(tok, texts):
+    return generation.encode_prompts(tok, texts)
+
+
+def test_left_padded_prompt_gives_the_same_logits_as_unpadded(tok, small_model):
+    ids, mask = _prompts(tok, ["Write a happy story about a fox named Lily in the forest.", "Hi"])
+    assert mask[1, 0] == 0, "the short prompt must be left-padded"
+    padded_logits = small_model(
+        input_ids=ids, attention_mask=mask, position_ids=generation.position_ids_from_mask(mask)
+    ).logits
+    alone_ids, _ = _prompts(tok, ["Hi"])
+    alone_logits = small_model(input_ids=alone_ids).logits
+    n = alone_ids.shape[1]
+    torch.testing.assert_close(padded_logits[1, -n:], alone_logits[0], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_sampled_logprobs_equal_a_full_forward_pass(tok, small_model, temperature):
+    ids, mask = _prompts(tok, ["Write a sad story about Tom.", "Tell me a story", "Hi"])
+    rollout = generation.sample(
+        small_model, ids, mask, 24, temperature, tok.eos_token_id, tok.pad_token_id, torch.Generator().manual_seed(0)
+    )
+    recomputed = generation.sequence_logprobs(
+        small_model, rollout.input_ids, rollout.attention_mask, ids.shape[1], temperature
+    )
+    recomputed = recomputed * rollout.response_mask
+    torch.testing.assert_close(rollout.logprobs, recomputed, atol=1e-4, rtol=1e-4)
+
+
+def test_answers_stop_at_eos_and_are_padded_after_it(tok, small_model):
+    # Make EOS likely so that some answers end early.
+    ids, mask = _prompts(tok, ["a"] * 16)
+    bias = torch.zeros(len(tok))
+    bias[tok.eos_token_id] = 3.0
+    handle = small_model.lm_head.register_forward_hook(lambda m, i, o: o + bias)
+    rollout = generation.sample(
+        small_model, ids, mask, 30, 1.0, tok.eos_token_id, tok.pad_token_id, torch.Generator().manual_seed(1)
+    )
+    handle.remove()
+    assert rollout.ended.any()
+    for row, ended, length in zip(rollout.response_ids, rollout.ended, rollout.lengths):
+        if ended:
+            assert row[length - 1] == tok.eos_token_id
+            assert torch.all(row[length:] == tok.pad_token_id)
+            assert (row[:length] == tok.eos_token_id).sum() == 1
+        else:
+            assert length == 30 and tok.eos_token_id not in row.tolist()
+    assert torch.all(rollout.logprobs[rollout.response_mask == 0] == 0)
+
+
+def test_sampling_is_reproducible_with_a_seed(tok, small_model):
+    a = generation.sample_answers(small_model, tok, ["Write a story."] * 4, 12, seed=5, progress=False)
+    b = generation.sample_answers(small_model, tok, ["Write a story."] * 4, 12, seed=5, progress=False)
+    assert a.texts == b.texts
+
+
+def test_empty_and_too_long_prompts_are_clear_errors(tok, small_model):
+    with pytest.raises(ValueError, match="empty"):
+        generation.encode_prompts(tok, [])
+    with pytest.raises(ValueError, match="longer than"):
+        generation.sample_answers(small_model, tok, ["word " * 400], max_new_tokens=16, progress=False)

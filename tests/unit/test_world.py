@@ -1,0 +1,98 @@
+"""The generated world: splits, demonstrations, corpus and the gold judge (which must not be gameable)."""
+
+import random
+import statistics
+
+import pytest
+
+from rlhf_course import world
+
+
+def test_make_prompts_is_seeded_and_distinct():
+    assert world.make_prompts(50, "train", seed=3) == world.make_prompts(50, "train", seed=3)
+    assert world.make_prompts(50, "train", seed=3) != world.make_prompts(50, "train", seed=4)
+    prompts = world.make_prompts(200, "test")
+    assert len(set(prompts)) == 200
+
+
+def test_train_and_test_instructions_never_overlap():
+    train = {world.parse_request(p) for p in world.make_prompts(2000, "train")}
+    test = {world.parse_request(p) for p in world.make_prompts(500, "test")}
+    assert not train & test
+    demos = {world.parse_request(d["prompt"]) for d in world.make_demonstrations(1000)}
+    assert not demos & test
+
+
+def test_unknown_split_and_too_many_prompts_are_clear_errors():
+    with pytest.raises(ValueError, match="split"):
+        world.make_prompts(3, "validation")
+    with pytest.raises(ValueError, match="only"):
+        world.make_prompts(100_000, "test")
+
+
+def test_parse_request_finds_every_part():
+    request = world.parse_request("Tell me a sad story about Tom the dog, set in the park.")
+    assert request == world.Request("Tom", "dog", "park", "sad")
+
+
+def test_demonstrations_are_mostly_imperfect_but_good_ones_score_high():
+    demos = world.make_demonstrations(1000, seed=0)
+    flawed = [d for d in demos if d["flaws"]]
+    clean = [d for d in demos if not d["flaws"]]
+    assert 0.6 < len(flawed) / len(demos) < 0.85  # uneven like human data (feasibility.md)
+    assert statistics.fmean(world.gold_score(d["prompt"], d["response"]) for d in clean) > 0.97
+    assert statistics.fmean(world.gold_score(d["prompt"], d["response"]) for d in flawed) < 0.9
+
+
+def test_corpus_mixes_good_text_with_bad_habits():
+    corpus = world.make_corpus(2000, seed=0)
+    kinds = {k: sum(d["kind"] == k for d in corpus) / len(corpus) for k in world.CORPUS_MIX}
+    for kind, share in world.CORPUS_MIX.items():
+        assert abs(kinds[kind] - share) < 0.04
+    with_habits = sum(bool(world.bad_habits(d["text"])) for d in corpus) / len(corpus)
+    assert 0.2 < with_habits < 0.6
+
+
+PROMPT = "Write a happy story about a fox named Lily in the forest."
+
+
+def test_gold_rewards_a_story_that_follows_the_instruction():
+    good = world.write_story(world.parse_request(PROMPT), random.Random(0))
+    parts = world.gold_breakdown(PROMPT, good)
+    assert parts["total"] == pytest.approx(1.0)
+    assert set(world.GOLD_WEIGHTS) <= set(parts)
+    assert sum(world.GOLD_WEIGHTS.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "",
+        PROMPT,
+        PROMPT + " " + PROMPT,
+        "Lily fox forest happy",
+        "Lily, fox, forest, happy, happy, smiled, glad. The end.",
+        "Lily the fox was happy in the forest. " * 8,
+        "The end.",
+        "happy happy happy happy happy happy happy happy happy happy",
+    ],
+    ids=["empty", "prompt", "prompt twice", "word list", "word list ended", "one sentence repeated",
+         "only the ending", "one word repeated"],
+)
+def test_gold_is_not_satisfied_by_degenerate_answers(answer):
+    assert world.gold_score(PROMPT, answer) < 0.35
+
+
+@pytest.mark.parametrize("flaw", world.FLAWS)
+def test_each_flaw_costs_gold(flaw):
+    request = world.parse_request(PROMPT)
+    clean = world.gold_score(PROMPT, world.write_story(request, random.Random(1)))
+    flawed = world.gold_score(PROMPT, world.write_story(request, random.Random(1), (flaw,)))
+    assert flawed < clean - 0.05
+
+
+def test_gold_scores_stay_in_unit_interval():
+    rng = random.Random(0)
+    for doc in world.make_corpus(300, seed=2):
+        score = world.gold_score(world.make_prompts(1, "test", seed=rng.randrange(100))[0], doc["text"])
+        assert 0.0 <= score <= 1.0
