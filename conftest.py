@@ -12,6 +12,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("RLHF_HEADLESS", "1")  # nobody is at the widgets: notebooks drive them by code
 
 _executed: dict = {}  # notebook path -> (executed copy, cells by id(original cell))
 

@@ -95,6 +95,7 @@ def command_run(args) -> int:
     profile = get_profile(args.profile)
     notebooks = select_notebooks(args.start, args.until)
     os.environ["RLHF_PROFILE"] = profile.name  # the kernels inherit it
+    os.environ["RLHF_HEADLESS"] = "1"  # nobody is at the widgets: notebooks drive them by code
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     executed = runs_dir(profile.name) / "executed"

@@ -9,6 +9,7 @@ Each phase reads its own section (`profile.pretrain`, `profile.sft`, ...).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -70,6 +71,69 @@ class SamplingConfig:
 
 
 @dataclass(frozen=True)
+class RewardConfig:
+    """Reward-model data and training (notebook 03)."""
+
+    candidate_prompts: int = 500  # train prompts whose answers get ranked
+    answers_per_prompt: int = 4  # K answers per prompt, ranked best to worst
+    annotator_temperature: float = 0.05  # noise of the simulated gold annotator (see feedback.GoldAnnotator)
+    heldout_prompts: int = 200  # test prompts for held-out accuracy (pairs of two sft answers)
+    epochs: float = 1.5
+    batch_size: int = 32  # preference pairs per step
+    lr: float = 5e-4
+    head_lr_scale: float = 5.0
+    warmup_steps: int = 10
+    max_len: int = 256
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """PPO settings (notebook 04). Defaults are the feasibility probe's, for 1M-parameter models."""
+
+    iterations: int = 20  # rollout → update cycles
+    prompts_per_iteration: int = 64  # rollout batch size
+    minibatch_size: int = 32
+    epochs: int = 4  # passes over each rollout batch
+    lr: float = 1e-4  # policy learning rate (5e-5 barely moved the tiny policy)
+    value_lr: float = 1e-4  # critic learning rate
+    kl_coef: float = 0.05  # β of the per-token KL penalty
+    clip_range: float = 0.2  # ε of the clipped policy objective
+    value_clip_range: float = 0.2  # ε of the clipped value loss
+    gamma: float = 1.0
+    gae_lambda: float = 0.95
+    missing_eos_penalty: float = 1.0  # in units of the normalised reward (std 1 on SFT answers)
+    temperature: float = 1.0  # sampling and every log-prob use logits / temperature
+    max_new_tokens: int = 112
+    max_grad_norm: float = 1.0
+    eval_every: int = 4  # iterations between held-out gold measurements
+    eval_prompts: int = 64  # held-out prompts for the dashboard's gold curve
+    train_prompt_pool: int = 2000  # train prompts to draw rollout prompts from
+
+    def validate(self) -> None:
+        """Reject settings that cannot train, before any work starts."""
+        for name in ("lr", "value_lr", "kl_coef", "clip_range", "value_clip_range", "temperature",
+                     "missing_eos_penalty", "gamma", "gae_lambda"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
+                raise ValueError(f"PPOConfig.{name} must be a non-negative number, not {value!r}")
+        if self.temperature == 0 or self.lr == 0:
+            raise ValueError("PPOConfig.temperature and PPOConfig.lr must be positive")
+        if self.minibatch_size > self.prompts_per_iteration or self.prompts_per_iteration % self.minibatch_size:
+            raise ValueError("prompts_per_iteration must be a multiple of minibatch_size")
+
+
+@dataclass(frozen=True)
+class DPOConfig:
+    """Direct preference optimisation on the reward model's preference pairs (notebook 06)."""
+
+    beta: float = 0.1  # strength of the implicit KL constraint to the reference
+    epochs: float = 1.0
+    batch_size: int = 16  # preference pairs per step
+    lr: float = 1e-4
+    warmup_steps: int = 10
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
@@ -79,6 +143,9 @@ class Profile:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     sft: SFTConfig = field(default_factory=SFTConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    dpo: DPOConfig = field(default_factory=DPOConfig)
     seed: int = 0
 
     def to_dict(self) -> dict:

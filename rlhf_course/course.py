@@ -45,6 +45,7 @@ def start(notebook: str, seed: int | None = None) -> Session:
     import transformers
 
     transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()  # e.g. "Writing model shards": noise at this size
     profile = get_profile()
     seed = profile.seed if seed is None else seed
     random.seed(seed)
@@ -58,3 +59,8 @@ def start(notebook: str, seed: int | None = None) -> Session:
     if minutes is not None:
         print(f"  expected: about {minutes:g} min on this profile's reference machine")
     return Session(notebook, profile, device, time.perf_counter())
+
+
+def is_headless() -> bool:
+    """True when no person is at the notebook (the runner, nbval, CI): widgets are then driven by code."""
+    return os.environ.get("RLHF_HEADLESS") == "1"

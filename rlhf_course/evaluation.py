@@ -39,11 +39,14 @@ class GoldEval:
 
     def summary(self) -> dict[str, float]:
         """The numbers every phase reports."""
-        return {
+        summary = {
             "gold_mean": round(self.gold_mean, 4),
             "mean_length": round(statistics.fmean(self.answers.lengths), 2),
             "ended_fraction": round(statistics.fmean(self.answers.ended), 4),
         }
+        if self.answers.kl:
+            summary["kl"] = round(statistics.fmean(self.answers.kl), 4)
+        return summary
 
 
 def eval_prompts(sampling: SamplingConfig) -> list[str]:
@@ -56,9 +59,16 @@ def score_answers(answers: Answers) -> GoldEval:
 
 
 def evaluate(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, sampling: SamplingConfig, prompts=None
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    sampling: SamplingConfig,
+    prompts: list[str] | None = None,
+    reference: PreTrainedModel | None = None,
 ) -> GoldEval:
-    """Sample one answer per evaluation prompt with the fixed settings and score it with the gold judge."""
+    """Sample one answer per evaluation prompt with the fixed settings and score it with the gold judge.
+
+    With a `reference` model (the SFT model), also measure KL(model ‖ reference) per answer on these samples.
+    """
     answers = sample_answers(
         model,
         tokenizer,
@@ -67,6 +77,7 @@ def evaluate(
         temperature=sampling.temperature,
         seed=sampling.seed,
         batch_size=sampling.batch_size,
+        reference=reference,
     )
     return score_answers(answers)
 

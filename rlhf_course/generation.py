@@ -13,7 +13,7 @@ Implementation details that matter for RLHF (numbers as in `shared/notes/ppo-det
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -150,6 +150,7 @@ class Answers:
     texts: list[str]
     lengths: list[int]
     ended: list[bool]
+    kl: list[float] = field(default_factory=list)  # Σ_t log π(a_t) − log π_ref(a_t), when a reference is given
 
 
 def sample_answers(
@@ -161,8 +162,12 @@ def sample_answers(
     seed: int = 0,
     batch_size: int = 100,
     progress: bool = True,
+    reference: PreTrainedModel | None = None,
 ) -> Answers:
-    """One answer per instruction, sampled in batches. The seed fixes the answers for a given model."""
+    """One answer per instruction, sampled in batches. The seed fixes the answers for a given model.
+
+    With a `reference` model, also the KL estimate log π(answer) − log π_ref(answer) of each answer.
+    """
     from tqdm.auto import tqdm
 
     max_prompt = model.config.max_position_embeddings - max_new_tokens
@@ -177,6 +182,12 @@ def sample_answers(
         answers.texts += rollout.texts(tokenizer)
         answers.lengths += rollout.lengths.tolist()
         answers.ended += rollout.ended.tolist()
+        if reference is not None:
+            with torch.no_grad():
+                ref_logprobs = sequence_logprobs(
+                    reference, rollout.input_ids, rollout.attention_mask, ids.shape[1], temperature
+                )
+            answers.kl += ((rollout.logprobs - ref_logprobs) * rollout.response_mask).sum(1).tolist()
     return answers
 
 

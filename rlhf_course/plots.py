@@ -91,3 +91,140 @@ def answers_table(prompts: list[str], columns: dict[str, list[str]], scores: dic
         rows.append("<tr>" + "".join(cells) + "</tr>")
     style = "text-align:left;vertical-align:top;font-size:0.9em"
     return HTML(f"<table style='{style}'><tr>{head}</tr>{''.join(rows)}</table>".replace("<td>", f"<td style='{style}'>"))
+
+
+def histogram(values: list[float], title: str, xlabel: str, bins: int = 20):
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.hist(values, bins=bins, color="#6a8cbf", edgecolor="white")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("count")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(history: list[dict], keys: list[str], title: str, smooth: int = 10):
+    """One panel per metric in `keys`, smoothed over `smooth` steps."""
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.2), squeeze=False)
+    steps = [r["step"] for r in history]
+    for ax, key in zip(axes[0], keys):
+        values = [r[key] for r in history]
+        smoothed = [sum(values[max(0, i - smooth + 1) : i + 1]) / len(values[max(0, i - smooth + 1) : i + 1])
+                    for i in range(len(values))]
+        ax.plot(steps, values, alpha=0.3)
+        ax.plot(steps, smoothed)
+        ax.set_xlabel("step")
+        ax.set_title(key)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def reward_diagnostics(rewards: list[float], gold: list[float], reward_margins: list[float],
+                       gold_margins: list[float], bins: int = 8):
+    """Left: reward against gold score per answer. Right: calibration of σ(reward margin) on answer pairs."""
+    import numpy as np
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.scatter(gold, rewards, s=6, alpha=0.4)
+    left.set_xlabel("gold score")
+    left.set_ylabel("reward (normalised)")
+    left.set_title(f"Reward vs gold (r = {np.corrcoef(rewards, gold)[0, 1]:.2f})")
+
+    predicted = 1 / (1 + np.exp(-np.asarray(reward_margins)))  # P(a ≻ b) by Bradley–Terry
+    keep = np.abs(np.asarray(gold_margins)) >= 1e-9
+    predicted, outcome = predicted[keep], (np.asarray(gold_margins)[keep] > 0).astype(float)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(predicted, edges) - 1, 0, bins - 1)
+    centres = [predicted[which == b].mean() for b in range(bins) if (which == b).any()]
+    observed = [outcome[which == b].mean() for b in range(bins) if (which == b).any()]
+    right.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect calibration")
+    right.plot(centres, observed, "o-", label="reward model")
+    right.set_xlabel("predicted P(A preferred)  = σ(r_A − r_B)")
+    right.set_ylabel("share the gold judge prefers A")
+    right.set_title("Calibration on held-out answer pairs")
+    right.legend()
+    fig.tight_layout()
+    return fig
+
+
+def win_rate_matrix(names: list[str], matrix, intervals: dict | None = None):
+    """Heat map of pairwise win rates (row beats column), with bootstrap intervals when given."""
+    fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2, 1.3 * len(names) + 1.2))
+    image = ax.imshow(matrix, vmin=0, vmax=1, cmap="RdBu")
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            text = "—" if i == j else f"{matrix[i][j]:.2f}"
+            if intervals and (a, b) in intervals:
+                text += f"\n[{intervals[(a, b)][0]:.2f}, {intervals[(a, b)][1]:.2f}]"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("opponent")
+    ax.set_ylabel("model")
+    ax.set_title("Win rate by the gold judge (row beats column; ties ½)")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
+def gold_vs_kl(points: dict[str, tuple[float, float]]):
+    """Gold score against KL divergence from SFT, one point per model."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, (kl, gold) in points.items():
+        ax.scatter(kl, gold, s=60)
+        ax.annotate(name, (kl, gold), textcoords="offset points", xytext=(6, 4))
+    ax.set_xlabel("KL from SFT (nats per answer)")
+    ax.set_ylabel("gold score (mean over 200 test prompts)")
+    ax.set_title("What each phase bought, and how far it moved")
+    fig.tight_layout()
+    return fig
+
+
+def overoptimisation(trajectory: list[dict]):
+    """Proxy reward and gold score against KL from SFT along one PPO run (Gao et al. 2022, fig. 1)."""
+    kl = [p["kl"] for p in trajectory]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(kl, [p["proxy"] for p in trajectory], "o-", color="#c60", label="proxy: reward model")
+    ax.set_xlabel("KL from SFT (nats per answer)")
+    ax.set_ylabel("proxy reward (normalised)", color="#c60")
+    gold_ax = ax.twinx()
+    gold_ax.plot(kl, [p["gold"] for p in trajectory], "s-", color="#26a", label="gold score")
+    gold_ax.set_ylabel("gold score", color="#26a")
+    ax.set_title("Over-optimisation: the proxy keeps rising, the gold score does not")
+    fig.legend(loc="lower right", bbox_to_anchor=(0.88, 0.15))
+    fig.tight_layout()
+    return fig
+
+
+def biased_annotators(rows: dict[str, dict]):
+    """Per annotator: the reward model's accuracy, and the PPO policy's gold score and answer length."""
+    names = list(rows)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    for ax, (key, title) in zip(axes, [("heldout_accuracy", "reward-model accuracy (gold pairs)"),
+                                       ("gold", "gold score after PPO"), ("mean_length", "answer length after PPO")]):
+        ax.bar(names, [rows[n][key] for n in names], color=["#6a8cbf", "#d08a3c", "#8bb174"][: len(names)])
+        ax.set_title(title, fontsize=10)
+        ax.tick_params(axis="x", labelsize=8)
+    fig.suptitle("Labels from biased annotators")
+    fig.tight_layout()
+    return fig
+
+
+def label_budget(grid: list[dict]):
+    """Reward-model accuracy over number of pairs × annotator noise."""
+    counts = sorted({c["n_pairs"] for c in grid})
+    noises = sorted({c["noise_p_wrong_at_0.1"] for c in grid})
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for noise in noises:
+        cells = sorted((c for c in grid if c["noise_p_wrong_at_0.1"] == noise), key=lambda c: c["n_pairs"])
+        ax.plot([c["n_pairs"] for c in cells], [c["heldout_accuracy"] for c in cells], "o-",
+                label=f"P(wrong) at Δgold 0.1 = {noise:.2f}")
+    ax.set_xscale("log")
+    ax.set_xticks(counts, [str(c) for c in counts])
+    ax.set_xlabel("preference pairs")
+    ax.set_ylabel("held-out pairwise accuracy")
+    ax.set_title("More labels, cleaner labels")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

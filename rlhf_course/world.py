@@ -304,10 +304,10 @@ def make_demonstrations(n: int, seed: int = 0) -> list[dict]:
 
 # Share of each kind of document in the corpus.
 CORPUS_MIX = {
-    "story": 0.40,  # a good story, sometimes with "The end."
+    "story": 0.35,  # a good story, sometimes with "The end."
     "flawed_story": 0.20,  # a story with one bad habit in it
-    "chat": 0.15,  # two characters talking, sometimes rudely
-    "forum": 0.10,  # someone asks for a story; the answer is often rude or rambling
+    "chat": 0.12,  # two characters talking, sometimes rudely
+    "forum": 0.18,  # someone asks for a story; the answer is often rude, rambling or spam
     "spam": 0.08,  # adverts, repeated
     "ramble": 0.07,  # off-topic rambling
 }
@@ -340,13 +340,13 @@ def _chat(rng: random.Random) -> str:
 def _forum(rng: random.Random) -> str:
     request = random_request(rng)
     answer = rng.random()
-    if answer < 0.35:
+    if answer < 0.3:
         reply = rng.choice(RUDE_REPLIES)
-    elif answer < 0.6:
+    elif answer < 0.45:
         reply = " ".join(rng.sample(RAMBLE_LINES, 3))
-    elif answer < 0.8:
-        # Answers the wrong request: the internet rarely does what you ask.
-        reply = write_story(random_request(rng), rng)
+    elif answer < 0.85:
+        # Some people do answer the question, in their own uneven way.
+        reply = write_story(request, rng, tuple(f for f in FLAWS if rng.random() < 0.15))
     else:
         reply = " ".join(rng.sample(SPAM_LINES, 2) * 2)
     return f"Question: {make_instruction(request, rng)}\nAnswer: {reply}"

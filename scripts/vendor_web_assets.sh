@@ -5,9 +5,9 @@
 # raw TeX and blank widgets.
 #
 # Only the npm registry is used (`npm pack`, which checks each tarball's registry integrity hash).
-# The files land in book/_vendor/vendor/ (git-ignored). Not under book/_static/: Jupyter Book 1 adds
-# every .js/.css found there to every page. book/_config.yml points html_static_path, mathjax_path
-# and nb_ipywidgets_js at this folder.
+# The files land in book/_vendor/offline/ (git-ignored; served as _static/offline/). Not under
+# book/_static/: Jupyter Book 1 adds every .js/.css found there to every page. book/_config.yml
+# points html_static_path, mathjax_path and nb_ipywidgets_js at this folder.
 #
 # Usage: bash scripts/vendor_web_assets.sh [--force]     (idempotent: skips when the versions match)
 set -euo pipefail
@@ -19,7 +19,7 @@ HTML_MANAGER=@jupyter-widgets/html-manager@1.0.15
 STAMP="$MATHJAX $REQUIREJS $HTML_MANAGER"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DEST="$ROOT/book/_vendor/vendor"
+DEST="$ROOT/book/_vendor/offline"
 
 if [[ "${1:-}" != "--force" && -f "$DEST/VERSIONS" && "$(cat "$DEST/VERSIONS")" == "$STAMP" ]]; then
     echo "vendored web assets up to date: $DEST ($STAMP)"

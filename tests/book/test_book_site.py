@@ -74,14 +74,23 @@ def test_book_builds(site, capsys):
               f"(this test: {site['wall_seconds']} s)")
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves the site quietly and remembers every answer >= 400, including requests the browser
+    makes on its own (which Playwright's page events do not show, e.g. /favicon.ico)."""
+
+    errors: list[str] = []
+
+    def log_request(self, code="-", size="-"):
+        if str(code).isdigit() and int(code) >= 400:
+            self.errors.append(f"{self.path} (HTTP {code}, seen by the server)")
+
     def log_message(self, *args):  # keep the test output readable
         pass
 
 
 @pytest.fixture(scope="module")
 def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(HTML)))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(HTML)))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -99,7 +108,9 @@ PAGE_REPORT_JS = """() => {
     if (!allowed(el)) errors.push(el.innerText.slice(0, 300));
   }
   for (const el of document.querySelectorAll('.cell_output .output.stderr, .cell_output .output.stream')) {
-    if (!allowed(el) && el.innerText.includes('Traceback (most recent call last)')) errors.push(el.innerText.slice(0, 300));
+    if (!allowed(el) && el.innerText.includes('Traceback (most recent call last)')) {
+      errors.push(el.innerText.slice(0, 300));
+    }
   }
   const main = document.querySelector('main') || document.body;
   const figures = [...document.querySelectorAll('.cell_output img')]
@@ -127,6 +138,8 @@ def _screenshot_dir(profile: str) -> Path:
 
     folder = runs_dir(profile) / "book-screenshots"
     folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):  # only this run's screenshots
+        old.unlink()
     return folder
 
 
@@ -170,6 +183,8 @@ def test_book_site_in_browser(site, server, capsys):
                 page.wait_for_selector(".jupyter-widgets", state="attached", timeout=30_000)
             page.wait_for_load_state("networkidle")
             report = page.evaluate(PAGE_REPORT_JS)
+            failed += _Handler.errors
+            _Handler.errors.clear()
             failed = [f for f in failed if not any(key in f for key in IGNORED_FAILURES)]
             problems += [f"{path}: failed request or error: {f}" for f in failed]
             problems += [f"{path}: error output: {e!r}" for e in report["errors"]]
@@ -187,10 +202,9 @@ def test_book_site_in_browser(site, server, capsys):
                 page.screenshot(path=str(shot))
                 shots.append(shot)
                 figure = page.locator(".cell_output img").first
-                if path != "intro.html" and figure.count():
-                    figure.scroll_into_view_if_needed()
+                if path != "intro.html" and figure.count():  # and the chapter's first figure, close up
                     shot = shots_dir / f"{Path(path).stem}-figure.png"
-                    page.screenshot(path=str(shot))
+                    figure.screenshot(path=str(shot))
                     shots.append(shot)
             with capsys.disabled():
                 print(f"  {path}: {report['figures']} figure(s), math {report['mathRendered']}/{report['mathNodes']}, "
@@ -204,4 +218,4 @@ def test_book_site_in_browser(site, server, capsys):
         for shot in shots:
             print(f"screenshot: {shot}")
     assert not problems, "\n".join(problems)
-    assert all(s.exists() and s.stat().st_size > 10_000 for s in shots), shots
+    assert all(s.exists() and s.stat().st_size > 2_000 for s in shots), shots

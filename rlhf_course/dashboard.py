@@ -1,0 +1,90 @@
+"""The live PPO dashboard: curves of every health metric, the answers to a few fixed prompts over time,
+and plain-language warnings, updated in place after every iteration (ipywidgets + matplotlib)."""
+
+from __future__ import annotations
+
+import html
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+from IPython.display import display
+from tqdm.auto import tqdm
+
+from .ppo import PPOState, diagnose
+
+# metric → (title, what a healthy run looks like)
+PANELS = {
+    "reward": ("reward-model score", "rises"),
+    "gold": ("gold score (held-out)", "rises with the reward"),
+    "kl": ("KL to reference (nats/answer)", "grows slowly, stays > 0"),
+    "entropy": ("entropy (nats/token)", "falls slowly"),
+    "clip_fraction": ("clip fraction", "a few %"),
+    "approx_kl": ("approx-KL per update", "< 0.02"),
+    "value_loss": ("value loss", "falls"),
+    "explained_variance": ("explained variance", "rises towards 1"),
+    "mean_length": ("mean answer length (tokens)", "stable"),
+    "ended_fraction": ("answers that end", "→ 1"),
+}
+
+
+def ppo_figure(history: list[dict]):
+    """All dashboard curves in one figure (also what the book shows after the run)."""
+    fig, axes = plt.subplots(2, 5, figsize=(16, 5.6))
+    for ax, (key, (title, healthy)) in zip(axes.flat, PANELS.items()):
+        points = [(r["iteration"], r[key]) for r in history if key in r]
+        if points:
+            ax.plot(*zip(*points), "o-" if key == "gold" else "-", ms=3)
+        ax.set_title(title, fontsize=9)
+        ax.text(0.02, 0.02, f"healthy: {healthy}", transform=ax.transAxes, fontsize=7, color="grey")
+        ax.tick_params(labelsize=7)
+    for ax in axes[1]:
+        ax.set_xlabel("iteration", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def samples_table(samples: list[dict], prompts: list[str]) -> str:
+    """HTML: rows = fixed prompts, columns = evaluation points; each cell the answer and its gold score."""
+    head = "<tr><th>prompt</th>" + "".join(f"<th>iteration {s['iteration']}</th>" for s in samples) + "</tr>"
+    rows = []
+    for i, prompt in enumerate(prompts):
+        cells = "".join(f"<td>{html.escape(s['answers'][i])}<br><i>gold {s['gold'][i]:.2f}</i></td>" for s in samples)
+        rows.append(f"<tr><td><b>{html.escape(prompt)}</b></td>{cells}</tr>")
+    style = "text-align:left;vertical-align:top;font-size:0.8em"
+    return f"<table style='{style}'>{head}{''.join(rows)}</table>".replace("<td>", f"<td style='{style}'>")
+
+
+class PPODashboard:
+    """Call `update(state)` after each PPO iteration; display the dashboard in a notebook cell."""
+
+    def __init__(self, total_iterations: int, fixed_prompts: list[str]):
+        self.fixed_prompts = fixed_prompts
+        self.bar = tqdm(total=total_iterations, desc="PPO", unit="iteration")
+        self.plots = widgets.Output()
+        self.table = widgets.HTML()
+        self.warnings = widgets.HTML()
+        self.widget = widgets.VBox([self.warnings, self.plots, self.table])
+        self.widget.add_class("rlhf-ppo-dashboard")
+        self.shown_warnings: list[str] = []
+
+    def _ipython_display_(self):
+        display(self.widget)
+
+    def update(self, state: PPOState) -> None:
+        record = state.history[-1]
+        self.bar.update(1)
+        self.bar.set_postfix(reward=f"{record['reward']:.2f}", kl=f"{record['kl']:.2f}",
+                             gold=f"{record.get('gold', float('nan')):.3f}")
+        with self.plots:
+            self.plots.clear_output(wait=True)
+            fig = ppo_figure(state.history)
+            display(fig)
+            plt.close(fig)
+        if state.samples:
+            self.table.value = samples_table(state.samples, self.fixed_prompts)
+        self.shown_warnings = diagnose(state.history)
+        self.warnings.value = "".join(
+            f"<div style='color:#a40;font-weight:bold'>⚠ {html.escape(w)}</div>" for w in self.shown_warnings)
+
+    def close(self) -> None:
+        self.bar.close()

@@ -1,0 +1,109 @@
+"""Direct Preference Optimisation: the same preference pairs, no reward model, no RL (notebook 06).
+
+Rafailov et al. (2023) show that the KL-regularised RLHF objective has a closed-form optimal policy, so the
+Bradley–Terry model can be written in terms of the policy itself: the "implicit reward" of an answer is
+β·log(π_θ(y|x) / π_ref(y|x)). Training is then a classification loss on preference pairs.
+
+Sequence log-probs are summed over answer tokens only (the prompt is the same in both answers).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from .config import DPOConfig
+from .sft import IGNORE_INDEX, collate, tokenize_demonstration
+from .training import check_finite, cosine_lr, make_optimizer, set_lr
+
+
+def dpo_loss(
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    reference_chosen_logps: torch.Tensor,
+    reference_rejected_logps: torch.Tensor,
+    beta: float,
+) -> torch.Tensor:
+    """The DPO loss (Rafailov et al. 2023, eq. 7), averaged over the batch.
+
+    L = −(1/B) Σ_b log σ( β·[log π_θ(y_w|x) − log π_ref(y_w|x)] − β·[log π_θ(y_l|x) − log π_ref(y_l|x)] )
+    with y_w the chosen and y_l the rejected answer. All inputs are summed answer log-probs, shape (B,).
+    """
+    chosen_margin = policy_chosen_logps - reference_chosen_logps
+    rejected_margin = policy_rejected_logps - reference_rejected_logps
+    return -F.logsigmoid(beta * (chosen_margin - rejected_margin)).mean()
+
+
+def answer_logprobs(model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                    labels: torch.Tensor) -> torch.Tensor:
+    """Σ_t log π(y_t | x, y_<t) over answer tokens (labels ≠ IGNORE_INDEX) of right-padded sequences: (B,)."""
+    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1].float()  # (B, T-1, V)
+    targets = labels[:, 1:]  # (B, T-1)
+    answer = targets != IGNORE_INDEX
+    token_logprobs = torch.log_softmax(logits, -1).gather(2, targets.clamp(min=0)[..., None]).squeeze(2)
+    return (token_logprobs * answer).sum(1)
+
+
+def tokenize_pairs(tokenizer: PreTrainedTokenizerBase, pairs: list[dict]) -> list[dict]:
+    """Each pair as two SFT-style examples (prompt tokens masked): `{"chosen": {...}, "rejected": {...}}`."""
+    return [{"chosen": tokenize_demonstration(tokenizer, p["prompt"], p["chosen"]),
+             "rejected": tokenize_demonstration(tokenizer, p["prompt"], p["rejected"])} for p in pairs]
+
+
+def train_dpo(
+    policy: PreTrainedModel,
+    reference: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    pairs: list[dict],
+    config: DPOConfig,
+    seed: int = 0,
+    on_step=None,
+) -> list[dict]:
+    """Train `policy` with DPO on preference `pairs` (`{"prompt", "chosen", "rejected"}`); returns history with
+    loss, implicit reward margin and accuracy (share of pairs whose implicit reward prefers the chosen)."""
+    if config.beta <= 0 or math.isnan(config.beta):
+        raise ValueError(f"DPO's beta must be positive, not {config.beta}")
+    device = policy.device
+    reference.eval().requires_grad_(False)
+    examples = tokenize_pairs(tokenizer, pairs)
+    optimizer = make_optimizer(policy.parameters(), config.lr)
+    total_steps = max(1, round(config.epochs * math.ceil(len(examples) / config.batch_size)))
+    rng = random.Random(seed)
+    order: list[int] = []
+    history = []
+    start = time.perf_counter()
+    policy.train()
+    for step in tqdm(range(total_steps), desc="DPO"):
+        if len(order) < config.batch_size:
+            order += rng.sample(range(len(examples)), len(examples))
+        batch, order = [examples[i] for i in order[: config.batch_size]], order[config.batch_size :]
+        # chosen and rejected answers in one batch of 2B sequences
+        tensors = {k: v.to(device) for k, v in collate([b["chosen"] for b in batch] + [b["rejected"] for b in batch],
+                                                       tokenizer.pad_token_id).items()}
+        set_lr(optimizer, lr := cosine_lr(step, total_steps, config.warmup_steps, config.lr))
+        with torch.no_grad():
+            reference_logps = answer_logprobs(reference, **tensors)
+        policy_logps = answer_logprobs(policy, **tensors)
+        B = len(batch)
+        loss = dpo_loss(policy_logps[:B], policy_logps[B:], reference_logps[:B], reference_logps[B:], config.beta)
+        check_finite(loss, "the DPO loss", step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
+        optimizer.step()
+        with torch.no_grad():
+            implicit = config.beta * (policy_logps - reference_logps)  # implicit rewards, (2B,)
+            margin = implicit[:B] - implicit[B:]
+        record = {"step": step, "loss": loss.item(), "margin": margin.mean().item(),
+                  "accuracy": (margin > 0).float().mean().item(), "lr": lr, "elapsed_s": time.perf_counter() - start}
+        history.append(record)
+        if on_step:
+            on_step(record)
+    policy.eval()
+    return history

@@ -1,0 +1,204 @@
+"""The experiments of notebook 05 (the limits of RLHF), cached because each trains several models.
+
+Each experiment is a function of the profile that returns plain numbers and stores them as JSON under
+`runs/<profile>/cache/<name>.json`. `cached(name, compute)` recomputes only when the file is missing or
+when asked (`recompute=True`, or the environment variable `RLHF_RECOMPUTE=1`).
+
+- `overoptimisation`: PPO with a weak KL penalty for many iterations against a reward model trained on
+  few labels; proxy reward and gold score along the way, against KL from SFT (Gao et al. 2022).
+- `biased_annotators`: reward models trained on labels from a length-biased and a position-biased
+  annotator, PPO against each, and what the policy learned.
+- `label_budget`: reward-model accuracy as the number of preference pairs and the annotator noise vary,
+  and PPO's gold gain at the corners of that grid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from . import evaluation, feedback, models, ppo, reward, world
+from .config import Profile
+
+CANDIDATES_FILE = "candidates.json"  # notebook 03's SFT answers to train prompts, K per prompt
+
+
+def cache_dir(profile_name: str) -> Path:
+    return models.runs_dir(profile_name) / "cache"
+
+
+def cached(profile_name: str, name: str, compute, recompute: bool = False) -> dict:
+    """`compute()` once; afterwards its JSON result from `runs/<profile>/cache/<name>.json`."""
+    path = cache_dir(profile_name) / f"{name}.json"
+    if path.exists() and not recompute and os.environ.get("RLHF_RECOMPUTE") != "1":
+        result = json.loads(path.read_text())
+        print(f"{name}: loaded from {path} (computed in {result.get('wall_s', '?')} s; pass recompute=True to redo)")
+        return result
+    start = time.perf_counter()
+    result = compute()
+    result["wall_s"] = round(time.perf_counter() - start, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
+    print(f"{name}: computed in {result['wall_s']} s, saved to {path}")
+    return result
+
+
+def save_candidates(profile_name: str, items: list[dict]) -> Path:
+    path = cache_dir(profile_name) / CANDIDATES_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(items))
+    return path
+
+
+def load_candidates(profile_name: str) -> list[dict]:
+    path = cache_dir(profile_name) / CANDIDATES_FILE
+    if not path.exists():
+        raise models.CheckpointError(
+            f"No reward-model candidates at {path}: run notebooks/03_reward_model.ipynb first, "
+            f"or `python -m rlhf_course run --profile {profile_name} --until 03`.")
+    return json.loads(path.read_text())
+
+
+# --------------------------------------------------------------------------------------------------
+# Building blocks: a reward model from an annotator's labels, PPO against a reward model
+# --------------------------------------------------------------------------------------------------
+
+
+def rank_pairs(annotator, items: list[dict]) -> list[dict]:
+    """All preference pairs implied by `annotator`'s rankings of `items` (no files: an experiment's labels)."""
+    pairs = []
+    for item in items:
+        ranking = annotator.rank(item["prompt"], item["answers"])
+        for chosen, rejected in feedback.ranking_to_pairs(item["answers"], ranking):
+            pairs.append({"prompt": item["prompt"], "chosen": item["answers"][chosen],
+                          "rejected": item["answers"][rejected]})
+    return pairs
+
+
+def heldout_accuracy(reward_model, tokenizer, heldout: dict) -> float:
+    """Pairwise accuracy against the gold judge on fixed held-out pairs of SFT answers."""
+    a = reward.score_texts(reward_model, tokenizer, heldout["prompts"], heldout["a"])
+    b = reward.score_texts(reward_model, tokenizer, heldout["prompts"], heldout["b"])
+    return reward.pairwise_accuracy(a, b, heldout["gold_a"], heldout["gold_b"])[0]
+
+
+def heldout_pairs(profile: Profile, n_prompts: int = 100, seed: int = 17) -> dict:
+    """Two SFT answers to each of `n_prompts` test prompts, with their gold scores."""
+    from .generation import sample_answers
+
+    sft_model, tok, _ = models.load_checkpoint("sft", profile.name)
+    prompts = world.make_prompts(n_prompts, "test", seed=seed)
+    answers = sample_answers(sft_model, tok, [p for p in prompts for _ in range(2)],
+                             profile.sampling.max_new_tokens, seed=seed, progress=False).texts
+    a, b = answers[0::2], answers[1::2]
+    return {"prompts": prompts, "a": a, "b": b, "gold_a": [world.gold_score(p, x) for p, x in zip(prompts, a)],
+            "gold_b": [world.gold_score(p, x) for p, x in zip(prompts, b)]}
+
+
+def train_reward_on(profile: Profile, pairs: list[dict], items: list[dict], seed: int = 0):
+    """A normalised reward model trained from `sft` on `pairs` (normalised on the SFT answers of `items`)."""
+    _, tok, _ = models.load_checkpoint("sft", profile.name, device="cpu")
+    torch.manual_seed(seed)
+    reward_model = reward.init_reward_model(models.checkpoint_dir("sft", profile.name), tok).to(models.get_device())
+    reward.train_reward_model(reward_model, tok, pairs, profile.reward, seed=seed)
+    answers = [(it["prompt"], a) for it in items[:250] for a in it["answers"]]
+    reward.set_normalization(reward_model, reward.score_texts(
+        reward_model, tok, [p for p, _ in answers], [a for _, a in answers], normalized=False))
+    return reward_model, tok
+
+
+def run_ppo(profile: Profile, reward_model, config, eval_prompts: list[str], seed: int = 0) -> dict:
+    """PPO from `sft` against `reward_model`; the trajectory (KL, proxy, gold) and the final evaluation."""
+    policy, tok, _ = models.load_checkpoint("sft", profile.name)
+    reference, _, _ = models.load_checkpoint("sft", profile.name)
+    value_model = copy_model(reward_model)
+
+    def evaluate_gold(model):
+        result = evaluation.evaluate(model, tok, profile.sampling, prompts=eval_prompts, reference=reference)
+        proxy = statistics.fmean(reward.score_texts(reward_model, tok, result.answers.prompts, result.answers.texts))
+        return result.gold_mean, {"kl": statistics.fmean(result.answers.kl), "proxy": proxy, "answers": [],
+                                  "gold": [], "mean_length": statistics.fmean(result.answers.lengths)}
+
+    train_prompts = world.make_prompts(config.train_prompt_pool, "train", seed=21)
+    state = ppo.train_ppo(policy, reference, reward_model, value_model, tok, train_prompts, config,
+                          evaluate_gold=evaluate_gold, seed=seed)
+    trajectory = [{"iteration": s["iteration"], "kl": s["kl"], "proxy": s["proxy"],
+                   "gold": r["gold"], "mean_length": s["mean_length"]}
+                  for s, r in zip(state.samples, [h for h in state.history if "gold" in h])]
+    return {"trajectory": trajectory, "final": trajectory[-1]}
+
+
+def copy_model(model):
+    import copy
+
+    return copy.deepcopy(model)
+
+
+# --------------------------------------------------------------------------------------------------
+# The experiments
+# --------------------------------------------------------------------------------------------------
+
+
+def overoptimisation(profile: Profile) -> dict:
+    """Gao et al. (2022) in miniature: a proxy reward model trained on few labels, PPO with a weak KL
+    penalty for many iterations; proxy reward and gold along the way, against KL from SFT."""
+    items = load_candidates(profile.name)
+    rng = random.Random(0)
+    few = rng.sample(items, max(40, len(items) // 8))
+    pairs = rank_pairs(feedback.GoldAnnotator(temperature=0.1, seed=3), few)
+    reward_model, _ = train_reward_on(profile, pairs, items)
+    config = dataclasses.replace(profile.ppo, kl_coef=profile.ppo.kl_coef / 10, iterations=profile.ppo.iterations * 2,
+                                 lr=profile.ppo.lr * 2, eval_every=3)
+    eval_prompts = world.make_prompts(profile.ppo.eval_prompts, "test", seed=11)
+    result = run_ppo(profile, reward_model, config, eval_prompts)
+    return {"n_pairs": len(pairs), "kl_coef": config.kl_coef, "iterations": config.iterations, **result}
+
+
+def biased_annotators(profile: Profile) -> dict:
+    """Reward models trained on biased labels, PPO against each: is the bias carried into the policy?"""
+    items = load_candidates(profile.name)
+    eval_prompts = world.make_prompts(profile.ppo.eval_prompts, "test", seed=11)
+    heldout = heldout_pairs(profile)
+    config = dataclasses.replace(profile.ppo, iterations=max(4, profile.ppo.iterations * 3 // 4),
+                                 eval_every=profile.ppo.iterations)
+    results = {}
+    for annotator in (feedback.GoldAnnotator(temperature=0.05, seed=5),
+                      feedback.LengthBiasedAnnotator(bias=0.5, seed=5),
+                      feedback.PositionBiasedAnnotator(bias=0.3, seed=5)):
+        reward_model, tok = train_reward_on(profile, rank_pairs(annotator, items), items)
+        run = run_ppo(profile, reward_model, config, eval_prompts)
+        results[annotator.name] = {"heldout_accuracy": heldout_accuracy(reward_model, tok, heldout),
+                                   "trajectory": run["trajectory"], **run["final"]}
+    return {"annotators": results, "iterations": config.iterations}
+
+
+def label_budget(profile: Profile, sizes=(0.1, 0.3, 1.0), temperatures=(0.02, 0.1, 0.3)) -> dict:
+    """Reward-model accuracy over a grid of label counts × annotator noise; PPO's gold gain at two corners."""
+    items = load_candidates(profile.name)
+    heldout = heldout_pairs(profile)
+    eval_prompts = world.make_prompts(profile.ppo.eval_prompts, "test", seed=11)
+    config = dataclasses.replace(profile.ppo, iterations=max(4, profile.ppo.iterations // 2),
+                                 eval_every=profile.ppo.iterations)
+    grid = []
+    corners = {(sizes[0], temperatures[-1]), (sizes[-1], temperatures[0])}
+    for size in sizes:
+        subset = items[: max(20, int(len(items) * size))]
+        for temperature in temperatures:
+            pairs = rank_pairs(feedback.GoldAnnotator(temperature=temperature, seed=9), subset)
+            reward_model, tok = train_reward_on(profile, pairs, items)
+            cell = {"fraction": size, "n_pairs": len(pairs), "temperature": temperature,
+                    "noise_p_wrong_at_0.1": round(1 - feedback.preference_probability(0.1, temperature), 3),
+                    "heldout_accuracy": heldout_accuracy(reward_model, tok, heldout)}
+            if (size, temperature) in corners:
+                cell["ppo_gold"] = run_ppo(profile, reward_model, config, eval_prompts)["final"]["gold"]
+            grid.append(cell)
+    sft_model, tok, _ = models.load_checkpoint("sft", profile.name)
+    sft_gold = evaluation.evaluate(sft_model, tok, profile.sampling, prompts=eval_prompts).gold_mean
+    return {"grid": grid, "sft_gold": sft_gold, "ppo_iterations": config.iterations}

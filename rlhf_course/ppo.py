@@ -1,0 +1,347 @@
+"""Phase 3: PPO against the reward model, with a KL penalty to the SFT model (notebook 04).
+
+The policy samples answers, the frozen reward model scores them, PPO updates the policy; repeat. The loop
+`train_ppo` reads top to bottom; each step is numbered where it happens, following "The N+ Implementation
+Details of RLHF with PPO" (Huang et al. 2024) and `shared/notes/ppo-details.md`:
+
+ 1. rollout: plain sampling at a temperature from left-padded prompts; stop at EOS, pad after it
+ 2. log-probs of the rollout under the policy and the frozen reference, from logits / temperature
+ 3. reward-model score read at the last real token (EOS when the answer ended), normalised on SFT answers
+ 4. missing-EOS penalty: answers that never end lose `missing_eos_penalty`
+ 5. per-token KL penalty in the reward: r_t = −β·(log π(a_t) − log π_ref(a_t)), plus the score at the end
+ 6. values from a separate critic initialised from the reward model
+ 7. GAE (γ = 1, λ = 0.95) over answer tokens; returns = advantages + values
+ 8. advantage whitening over the batch's answer tokens
+ 9. several epochs of shuffled minibatches; clipped policy loss and clipped value loss
+10. in the first minibatch the probability ratio is exactly 1 (asserted): rollout and training agree
+
+Deliberate simplifications: no reward whitening, no adaptive KL controller, no entropy bonus, one process.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from dataclasses import dataclass, field
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from .config import PPOConfig
+from .generation import Rollout, encode_prompts, position_ids_from_mask, sample, sequence_logprobs
+from .reward import normalize, reward_scores
+from .training import NonFiniteLossError, check_finite, make_optimizer, set_lr
+
+
+# --------------------------------------------------------------------------------------------------
+# The pure functions of PPO. Shapes: [batch, time] = (B, T); `mask` is 1 on answer tokens.
+# --------------------------------------------------------------------------------------------------
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (values * mask).sum() / mask.sum().clamp(min=1)
+
+
+def masked_whiten(values: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """(x − mean) / std over the masked entries; masked-out entries become 0."""
+    mean = masked_mean(values, mask)
+    variance = masked_mean((values - mean) ** 2, mask)
+    return (values - mean) * torch.rsqrt(variance + eps) * mask
+
+
+def kl_penalty_rewards(
+    logprobs: torch.Tensor, ref_logprobs: torch.Tensor, scores: torch.Tensor, mask: torch.Tensor, kl_coef: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token rewards r_t = −β·(log π(a_t) − log π_ref(a_t)), plus the score on the last answer token.
+
+    (Ziegler et al. 2019, eq. 2; Stiennon et al. 2020, eq. 1.) Returns (rewards, kl), both (B, T); kl is
+    the k1 estimate log π − log π_ref per token, 0 outside the answer. scores: (B,).
+    """
+    kl = (logprobs - ref_logprobs) * mask  # (B, T)
+    rewards = -kl_coef * kl
+    last = (mask.sum(1).long() - 1).clamp(min=0)  # (B,) index of the last answer token (EOS if it ended)
+    rewards[torch.arange(len(scores)), last] += scores
+    return rewards, kl
+
+
+def compute_gae(
+    rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation (Schulman et al. 2016, eq. 16).
+
+    δ_t = r_t + γ·V_{t+1} − V_t,   A_t = Σ_l (γλ)^l δ_{t+l},   returns R_t = A_t + V_t.
+    Values after the answer's end count as 0. rewards, values, mask: (B, T). Returns (advantages, returns).
+    """
+    values = values * mask
+    advantages = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[:, 0])
+    T = rewards.shape[1]
+    for t in reversed(range(T)):
+        next_value = values[:, t + 1] if t + 1 < T else torch.zeros_like(running)
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        running = delta + gamma * lam * running
+        advantages[:, t] = running
+    advantages = advantages * mask
+    return advantages, (advantages + values) * mask
+
+
+def ppo_policy_loss(
+    logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
+    clip_range: float,
+) -> torch.Tensor:
+    """Clipped surrogate objective (Schulman et al. 2017, eq. 7), as a loss to minimise.
+
+    ρ_t = exp(log π(a_t) − log π_old(a_t)),  L = mean_t max(−A_t·ρ_t, −A_t·clip(ρ_t, 1 − ε, 1 + ε)).
+    All inputs (B, T); the mean is over answer tokens.
+    """
+    ratio = torch.exp(logprobs - old_logprobs)
+    unclipped = -advantages * ratio
+    clipped = -advantages * torch.clamp(ratio, 1 - clip_range, 1 + clip_range)
+    return masked_mean(torch.maximum(unclipped, clipped), mask)
+
+
+def ppo_value_loss(
+    values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor, clip_range: float
+) -> torch.Tensor:
+    """Clipped value loss (Huang et al. 2024, detail 11): ½·mean_t max((V − R)², (V_clip − R)²).
+
+    V_clip = V_old + clip(V − V_old, −ε, ε) keeps the critic from moving far on one batch. Inputs (B, T).
+    """
+    clipped = old_values + torch.clamp(values - old_values, -clip_range, clip_range)
+    return 0.5 * masked_mean(torch.maximum((values - returns) ** 2, (clipped - returns) ** 2), mask)
+
+
+# --------------------------------------------------------------------------------------------------
+# Model calls
+# --------------------------------------------------------------------------------------------------
+
+
+def token_values(value_model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 prompt_len: int) -> torch.Tensor:
+    """The critic's value of the state before each answer token: (B, T), aligned with the log-probs."""
+    hidden = value_model.model(
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids_from_mask(attention_mask)
+    ).last_hidden_state  # (B, P + T, D)
+    return value_model.score(hidden[:, prompt_len - 1 : -1]).squeeze(-1).float()  # (B, T)
+
+
+def logprobs_and_entropy(policy: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                         prompt_len: int, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-prob of each answer token and the entropy of the policy there, both (B, T)."""
+    logits = policy(
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids_from_mask(attention_mask)
+    ).logits[:, prompt_len - 1 : -1].float() / temperature  # (B, T, V)
+    log_softmax = torch.log_softmax(logits, dim=-1)
+    logprobs = log_softmax.gather(2, input_ids[:, prompt_len:, None]).squeeze(2)  # (B, T)
+    entropy = -(log_softmax.exp() * log_softmax).sum(-1)  # (B, T)
+    return logprobs, entropy
+
+
+def check_same_tokenizer(policy_tokenizer: PreTrainedTokenizerBase, reward_tokenizer: PreTrainedTokenizerBase):
+    """PPO feeds the policy's token ids to the reward model: both must use the same vocabulary."""
+    if (policy_tokenizer.get_vocab() != reward_tokenizer.get_vocab()
+            or policy_tokenizer.eos_token_id != reward_tokenizer.eos_token_id
+            or policy_tokenizer.pad_token_id != reward_tokenizer.pad_token_id):
+        raise ValueError(
+            "the reward model uses a different tokenizer from the policy; PPO passes the policy's token ids "
+            "straight to the reward model, so train the reward model from this policy's SFT checkpoint (03)"
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PPOState:
+    """Everything the loop changes, so a notebook can inspect it and a dashboard can draw it."""
+
+    history: list[dict] = field(default_factory=list)  # one record per iteration
+    samples: list[dict] = field(default_factory=list)  # fixed prompts' answers over time
+
+
+def train_ppo(
+    policy: PreTrainedModel,
+    reference: PreTrainedModel,
+    reward_model: PreTrainedModel,
+    value_model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    train_prompts: list[str],
+    config: PPOConfig,
+    evaluate_gold=None,
+    on_iteration=None,
+    seed: int = 0,
+) -> PPOState:
+    """Optimise `policy` against `reward_model` with PPO. `evaluate_gold(policy) -> (gold_mean, samples)` is
+    called every `config.eval_every` iterations; `on_iteration(state)` after every iteration."""
+    config.validate()
+    if not train_prompts:
+        raise ValueError("no training prompts: PPO needs prompts to sample answers for")
+    device = policy.device
+    max_prompt = policy.config.max_position_embeddings - config.max_new_tokens
+    encode_prompts(tokenizer, train_prompts, max_prompt)  # fail now on a prompt too long for the context
+    for frozen in (reference, reward_model):
+        frozen.eval().requires_grad_(False)
+    policy_optimizer = make_optimizer(policy.parameters(), config.lr, eps=1e-5)
+    value_optimizer = make_optimizer(value_model.parameters(), config.value_lr, eps=1e-5)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    rng = random.Random(seed)
+    state = PPOState()
+    last_good = copy.deepcopy(policy.state_dict())
+    start = time.perf_counter()
+
+    for iteration in range(config.iterations):
+        # Learning rates anneal linearly to 0 (N+ detail 14).
+        for optimizer, lr in ((policy_optimizer, config.lr), (value_optimizer, config.value_lr)):
+            set_lr(optimizer, lr * (1 - iteration / config.iterations))
+
+        # 1. rollout
+        policy.eval()
+        value_model.eval()
+        prompts = rng.sample(train_prompts, config.prompts_per_iteration)
+        prompt_ids, prompt_mask = encode_prompts(tokenizer, prompts, max_prompt)
+        rollout: Rollout = sample(policy, prompt_ids, prompt_mask, config.max_new_tokens, config.temperature,
+                                  tokenizer.eos_token_id, tokenizer.pad_token_id, generator)
+        input_ids, attention_mask = rollout.input_ids, rollout.attention_mask
+        mask = rollout.response_mask.float()  # (B, T)
+        P = prompt_ids.shape[1]
+        with torch.no_grad():
+            # 2. log-probs under the policy (recomputed with the training forward pass) and the reference
+            old_logprobs = sequence_logprobs(policy, input_ids, attention_mask, P, config.temperature) * mask
+            ref_logprobs = sequence_logprobs(reference, input_ids, attention_mask, P, config.temperature) * mask
+            sampling_mismatch = (old_logprobs - rollout.logprobs).abs().max().item()
+            # 3. reward-model score at the last real token, normalised so SFT answers have mean 0, std 1
+            raw_scores = normalize(reward_scores(reward_model, input_ids, attention_mask), reward_model)
+            # 4. missing-EOS penalty
+            scores = raw_scores - config.missing_eos_penalty * (~rollout.ended).float()
+            # 5. per-token KL penalty plus the score on the last token
+            rewards, kl = kl_penalty_rewards(old_logprobs, ref_logprobs, scores, mask, config.kl_coef)
+            # 6. values from the critic
+            old_values = token_values(value_model, input_ids, attention_mask, P) * mask
+            # 7. GAE
+            advantages, returns = compute_gae(rewards, old_values, mask, config.gamma, config.gae_lambda)
+            # 8. whiten the advantages
+            advantages = masked_whiten(advantages, mask)
+
+        # 9. PPO epochs over shuffled minibatches
+        policy.train()
+        value_model.train()
+        stats = {"clip_fraction": [], "approx_kl": [], "ratio": [], "entropy": [], "policy_loss": [],
+                 "value_loss": [], "value_clip_fraction": []}
+        for epoch in range(config.epochs):
+            order = torch.randperm(len(prompts), generator=torch.Generator().manual_seed(rng.randrange(2**31)))
+            for first in range(0, len(prompts), config.minibatch_size):
+                rows = order[first : first + config.minibatch_size].to(device)
+                ids, att, m = input_ids[rows], attention_mask[rows], mask[rows]
+                logprobs, entropy = logprobs_and_entropy(policy, ids, att, P, config.temperature)
+                log_ratio = (logprobs - old_logprobs[rows]) * m
+                if epoch == 0 and first == 0:
+                    # 10. nothing has changed yet: the ratio must be 1 and approx-KL 0.
+                    assert log_ratio.abs().max().item() < 1e-4, (
+                        f"PPO ratio is not 1 before the first update (max |log ratio| "
+                        f"{log_ratio.abs().max().item():.2e}): rollout and training log-probs disagree")
+                policy_loss = ppo_policy_loss(logprobs, old_logprobs[rows], advantages[rows], m, config.clip_range)
+                values = token_values(value_model, ids, att, P)
+                value_loss = ppo_value_loss(values, old_values[rows], returns[rows], m, config.value_clip_range)
+                check_finite(policy_loss, "the PPO policy loss", iteration)
+                check_finite(value_loss, "the PPO value loss", iteration)
+                for optimizer, loss, model in ((policy_optimizer, policy_loss, policy),
+                                               (value_optimizer, value_loss, value_model)):
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                    optimizer.step()
+                with torch.no_grad():
+                    ratio = torch.exp(log_ratio)
+                    stats["clip_fraction"].append(masked_mean(((ratio - 1).abs() > config.clip_range).float(), m))
+                    stats["approx_kl"].append(masked_mean((ratio - 1) - log_ratio, m))  # k3, never negative
+                    stats["ratio"].append(masked_mean(ratio, m))
+                    stats["entropy"].append(masked_mean(entropy, m))
+                    stats["policy_loss"].append(policy_loss.detach())
+                    stats["value_loss"].append(value_loss.detach())
+                    stats["value_clip_fraction"].append(
+                        masked_mean(((values - old_values[rows]).abs() > config.value_clip_range).float(), m))
+        policy.eval()
+        value_model.eval()
+
+        explained = 1 - masked_mean((returns - old_values) ** 2, mask) / masked_mean(
+            (returns - masked_mean(returns, mask)) ** 2, mask).clamp(min=1e-8)
+        record = {
+            "iteration": iteration + 1,
+            "elapsed_s": round(time.perf_counter() - start, 2),
+            "reward": raw_scores.mean().item(),  # reward-model score, before the EOS penalty
+            "score": scores.mean().item(),  # after the missing-EOS penalty
+            "kl": kl.sum(1).mean().item(),  # KL(π‖π_ref) per answer, nats
+            "mean_length": rollout.lengths.float().mean().item(),
+            "ended_fraction": rollout.ended.float().mean().item(),
+            "explained_variance": explained.item(),
+            "sampling_mismatch": sampling_mismatch,
+            **{k: torch.stack(v).mean().item() for k, v in stats.items()},
+        }
+        if evaluate_gold and (iteration % config.eval_every == 0 or iteration == config.iterations - 1):
+            record["gold"], samples = evaluate_gold(policy)
+            state.samples.append({"iteration": iteration + 1, **samples})
+        state.history.append(record)
+        last_good = {k: v.detach().clone() for k, v in policy.state_dict().items()}
+        if on_iteration:
+            on_iteration(state)
+    del last_good
+    return state
+
+
+def train_ppo_safely(*args, **kwargs) -> PPOState:
+    """`train_ppo`, but a NaN/inf loss restores the last good policy weights and explains what happened."""
+    policy = args[0] if args else kwargs["policy"]
+    backup = {k: v.detach().clone() for k, v in policy.state_dict().items()}
+    try:
+        return train_ppo(*args, **kwargs)
+    except NonFiniteLossError as error:
+        policy.load_state_dict(backup)
+        raise NonFiniteLossError(f"{error} PPO stopped; the policy was restored to its weights before PPO, and "
+                                 "no checkpoint was written (the last saved one is kept).") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Diagnostics: how PPO runs fail, recognised from the history (ppo-details §4)
+# --------------------------------------------------------------------------------------------------
+
+
+def diagnose(history: list[dict]) -> list[str]:
+    """Plain-language warnings for the known failure modes visible in a PPO history (one record/iteration)."""
+    if len(history) < 3:
+        return []
+    warnings = []
+    first, recent = history[0], history[-3:]
+
+    def mean(key: str, records=recent) -> float:
+        return sum(r[key] for r in records) / len(records)
+
+    if mean("kl") < -0.5:
+        warnings.append(
+            f"Mean KL to the reference is negative ({mean('kl'):.2f} nats): the answers are not sampled from the "
+            "distribution the log-probs are computed for. Check the sampling settings (no top-k/top-p, the same "
+            "temperature everywhere, pad ≠ EOS).")
+    if abs(mean("ratio") - 1) > 0.1 or mean("approx_kl") > 0.1:
+        warnings.append(
+            f"The probability ratio drifts from 1 (mean {mean('ratio'):.2f}, approx-KL {mean('approx_kl'):.3f}): "
+            "updates are too large. Lower the learning rate or the number of epochs.")
+    if mean("entropy") < 0.25 * first["entropy"]:
+        warnings.append(
+            f"Entropy collapsed from {first['entropy']:.2f} to {mean('entropy'):.2f}: the policy is becoming "
+            "deterministic and will stop exploring. Raise the KL coefficient or lower the learning rate.")
+    if mean("mean_length") < 0.3 * first["mean_length"]:
+        warnings.append(
+            f"Answers are shrinking to nothing ({first['mean_length']:.0f} → {mean('mean_length'):.0f} tokens): "
+            "stopping early has become the easiest way to avoid penalties. Check the reward model's length bias.")
+    golds = [r for r in history if "gold" in r]
+    if len(golds) >= 3:
+        best = max(golds, key=lambda r: r["gold"])
+        last = golds[-1]
+        if last["gold"] < best["gold"] - 0.03 and last["reward"] > best["reward"] + 0.2:
+            warnings.append(
+                f"Reward hacking: the reward rose ({best['reward']:.2f} → {last['reward']:.2f}) while the gold score "
+                f"fell ({best['gold']:.3f} → {last['gold']:.3f}) since iteration {best['iteration']}. The policy "
+                "exploits the reward model's mistakes; a larger KL coefficient or fewer iterations would stop earlier.")
+    return warnings

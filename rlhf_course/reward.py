@@ -1,0 +1,158 @@
+"""Phase 2: a Bradley–Terry reward model learned from preference pairs (notebook 03).
+
+The reward model is the SFT model with its language-model head replaced by one scalar head
+(`AutoModelForSequenceClassification`, one label), so other tools (TRL, OpenRLHF) can load it. Its score is
+read at the last real token of prompt + answer; every training answer ends with EOS, so that is the EOS
+token, the same place PPO reads it for answers that ended (ppo-details §3–4).
+
+Implementation details:
+1. Score head initialised N(0, 1/√(d_model + 1)) (Stiennon et al. 2020; ppo-details §7).
+2. The head learns 5× faster than the backbone (`head_lr_scale`): a fresh head on a trained backbone.
+3. After training the reward is normalised so that answers of `sft` score mean 0, std 1. The constants
+   are stored in the checkpoint's `config.json` (`reward_mean`, `reward_std`) and `meta.json`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+from transformers import AutoModelForSequenceClassification, PreTrainedModel, PreTrainedTokenizerBase
+
+from .config import RewardConfig
+from .generation import position_ids_from_mask
+from .tokenizer import chat_prompt
+from .training import check_finite, cosine_lr, make_optimizer, set_lr
+
+
+def bradley_terry_loss(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor) -> torch.Tensor:
+    """Bradley–Terry negative log-likelihood of the human choice (Ouyang et al. 2022, eq. 1).
+
+    P(chosen ≻ rejected) = σ(r_chosen − r_rejected), so
+    L = −(1/B) Σ_b log σ(r_chosen,b − r_rejected,b).   chosen_rewards, rejected_rewards: (B,)
+    """
+    return -F.logsigmoid(chosen_rewards - rejected_rewards).mean()
+
+
+def init_reward_model(sft_folder, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
+    """A reward model: the SFT backbone with a fresh scalar head (1. initialised N(0, 1/√(d+1)))."""
+    model = AutoModelForSequenceClassification.from_pretrained(
+        sft_folder, num_labels=1, use_safetensors=True, trust_remote_code=False
+    )
+    model.config.pad_token_id = tokenizer.pad_token_id  # the score is read at the last non-pad token
+    torch.nn.init.normal_(model.score.weight, std=1 / math.sqrt(model.config.hidden_size + 1))
+    return model
+
+
+def encode_pairs(
+    tokenizer: PreTrainedTokenizerBase, prompts: list[str], answers: list[str], max_len: int = 256
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """prompt (chat template) + answer + EOS for each pair of lists, left-padded: (B, T) ids and mask."""
+    texts = [chat_prompt(tokenizer, p) + a + tokenizer.eos_token for p, a in zip(prompts, answers)]
+    encoded = tokenizer(
+        texts, padding=True, truncation=True, max_length=max_len, return_tensors="pt", add_special_tokens=False
+    )
+    return encoded.input_ids, encoded.attention_mask
+
+
+def reward_scores(model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Raw scalar reward of each sequence, read at its last non-pad token: (B,)."""
+    return model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids_from_mask(attention_mask),
+    ).logits.squeeze(-1).float()
+
+
+def normalize(raw: torch.Tensor, model: PreTrainedModel) -> torch.Tensor:
+    """(raw − mean) / std with the constants stored in the reward model's config (3.)."""
+    return (raw - getattr(model.config, "reward_mean", 0.0)) / getattr(model.config, "reward_std", 1.0)
+
+
+@torch.no_grad()
+def score_texts(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[str],
+    answers: list[str],
+    batch_size: int = 64,
+    normalized: bool = True,
+) -> list[float]:
+    """The reward of each (prompt, answer) pair as a list of floats."""
+    scores = []
+    for start in range(0, len(prompts), batch_size):
+        ids, mask = encode_pairs(tokenizer, prompts[start : start + batch_size], answers[start : start + batch_size])
+        raw = reward_scores(model, ids.to(model.device), mask.to(model.device))
+        scores += (normalize(raw, model) if normalized else raw).tolist()
+    return scores
+
+
+def train_reward_model(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    pairs: list[dict],
+    config: RewardConfig,
+    seed: int = 0,
+    on_step=None,
+) -> list[dict]:
+    """Fit `model` to preference `pairs` (`{"prompt", "chosen", "rejected"}`); history of loss and accuracy."""
+    device = model.device
+    head = [p for n, p in model.named_parameters() if n.startswith("score.")]
+    backbone = [p for n, p in model.named_parameters() if not n.startswith("score.")]
+    optimizer = make_optimizer(backbone, config.lr)
+    optimizer.add_param_group({"params": head, "lr": config.lr * config.head_lr_scale,
+                               "lr_scale": config.head_lr_scale})  # 2. a faster head
+    steps_per_epoch = math.ceil(len(pairs) / config.batch_size)
+    total_steps = max(1, round(config.epochs * steps_per_epoch))
+    rng = random.Random(seed)
+    order: list[int] = []
+    history = []
+    model.train()
+    start = time.perf_counter()
+    for step in tqdm(range(total_steps), desc="reward model"):
+        if len(order) < config.batch_size:
+            order += rng.sample(range(len(pairs)), len(pairs))
+        batch, order = [pairs[i] for i in order[: config.batch_size]], order[config.batch_size :]
+        prompts = [p["prompt"] for p in batch]
+        # chosen and rejected answers go through the model in one batch of 2B sequences.
+        ids, mask = encode_pairs(tokenizer, prompts * 2, [p["chosen"] for p in batch] + [p["rejected"] for p in batch],
+                                 config.max_len)
+        set_lr(optimizer, lr := cosine_lr(step, total_steps, config.warmup_steps, config.lr))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            rewards = reward_scores(model, ids.to(device), mask.to(device))  # (2B,)
+        chosen, rejected = rewards[: len(batch)], rewards[len(batch) :]
+        loss = bradley_terry_loss(chosen, rejected)
+        check_finite(loss, "the reward-model loss", step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        record = {"step": step, "loss": loss.item(), "accuracy": (chosen > rejected).float().mean().item(),
+                  "lr": lr, "elapsed_s": time.perf_counter() - start}
+        history.append(record)
+        if on_step:
+            on_step(record)
+    model.eval()
+    return history
+
+
+def set_normalization(model: PreTrainedModel, raw_scores: list[float]) -> dict[str, float]:
+    """Store mean and std of raw rewards of `sft` answers in the model's config, so they score mean 0, std 1."""
+    values = torch.tensor(raw_scores)
+    constants = {"reward_mean": values.mean().item(), "reward_std": values.std().clamp(min=1e-6).item()}
+    for key, value in constants.items():
+        setattr(model.config, key, value)
+    return constants
+
+
+def pairwise_accuracy(rewards_a: list[float], rewards_b: list[float], gold_a: list[float], gold_b: list[float],
+                      min_gold_gap: float = 0.05) -> tuple[float, int]:
+    """Share of pairs where the reward orders a and b as the gold score does; pairs whose gold scores differ
+    by less than `min_gold_gap` are left out. Returns (accuracy, number of pairs counted)."""
+    counted = [(ra > rb) == (ga > gb) for ra, rb, ga, gb in zip(rewards_a, rewards_b, gold_a, gold_b)
+               if abs(ga - gb) >= min_gold_gap]
+    return (sum(counted) / len(counted) if counted else float("nan")), len(counted)

@@ -1,0 +1,50 @@
+"""DPO: the loss against hand-worked values, answer-only log-probs, and a learning-signal check."""
+
+import math
+
+import pytest
+import torch
+
+from rlhf_course import dpo, sft
+from rlhf_course.config import DPOConfig
+
+
+def test_loss_is_log_two_when_the_policy_is_the_reference():
+    logps = torch.tensor([-12.0, -30.0, -7.5])
+    other = torch.tensor([-10.0, -31.0, -9.0])
+    assert dpo.dpo_loss(logps, other, logps, other, beta=0.1).item() == pytest.approx(math.log(2))
+
+
+def test_loss_hand_value():
+    # margins: chosen +1, rejected −2 → β·(1 − (−2)) = 0.3 → −log σ(0.3)
+    loss = dpo.dpo_loss(torch.tensor([-9.0]), torch.tensor([-14.0]), torch.tensor([-10.0]), torch.tensor([-12.0]), 0.1)
+    assert loss.item() == pytest.approx(math.log(1 + math.exp(-0.3)))
+
+
+def test_answer_logprobs_ignore_the_prompt(tok, small_model):
+    a = sft.tokenize_demonstration(tok, "Write a happy story.", "Lily smiled. The end.")
+    b = sft.tokenize_demonstration(tok, "Write a sad story.", "Lily smiled. The end.")
+    batch = sft.collate([a, b], tok.pad_token_id)
+    logps = dpo.answer_logprobs(small_model, **batch)
+    assert logps.shape == (2,) and torch.all(logps < 0)
+    # The same answer with no prompt tokens scored: summing over answer tokens only means the prompt's own
+    # tokens never contribute; check by zeroing the labels of the answer: the sum becomes 0.
+    only_prompt = dict(batch, labels=torch.full_like(batch["labels"], sft.IGNORE_INDEX))
+    assert torch.all(dpo.answer_logprobs(small_model, **only_prompt) == 0)
+
+
+def test_training_raises_the_implicit_reward_margin(tok, small_model):
+    import copy
+
+    reference = copy.deepcopy(small_model)
+    pairs = [{"prompt": f"Write a story about {n}.", "chosen": f"{n} smiled. The end.",
+              "rejected": f"{n} is stupid. Go away."} for n in ["Lily", "Tom", "Mia", "Ben"] * 4]
+    history = dpo.train_dpo(small_model, reference, tok, pairs, DPOConfig(epochs=5, batch_size=8, lr=3e-3,
+                                                                         warmup_steps=1))
+    assert history[0]["loss"] == pytest.approx(math.log(2), abs=1e-4)  # π = π_ref at the start
+    assert history[-1]["margin"] > 0.5 and history[-1]["accuracy"] == 1.0
+
+
+def test_bad_beta_is_refused(tok, small_model):
+    with pytest.raises(ValueError, match="beta"):
+        dpo.train_dpo(small_model, small_model, tok, [], DPOConfig(beta=-1.0))

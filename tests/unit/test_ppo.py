@@ -1,0 +1,151 @@
+"""PPO's pure functions against values worked out by hand, the first-minibatch invariant, bad input, diagnostics."""
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from rlhf_course import models, ppo, reward
+from rlhf_course.config import PPOConfig, get_profile
+
+
+def test_gae_with_gamma_lambda_one_is_reward_to_go_minus_value():
+    rewards = torch.tensor([[0.1, -0.2, 1.0, 0.0], [0.5, 0.0, 0.0, 0.0]])
+    values = torch.tensor([[0.3, 0.1, 0.7, 9.0], [0.2, 9.0, 9.0, 9.0]])  # values after the end must not matter
+    mask = torch.tensor([[1.0, 1, 1, 0], [1, 0, 0, 0]])
+    advantages, returns = ppo.compute_gae(rewards, values, mask, gamma=1.0, lam=1.0)
+    reward_to_go = (rewards * mask).flip(1).cumsum(1).flip(1) * mask
+    torch.testing.assert_close(advantages, reward_to_go - values * mask)
+    torch.testing.assert_close(returns, reward_to_go)
+
+
+def test_gae_with_lambda_zero_is_the_one_step_td_error():
+    rewards, values, mask = torch.tensor([[0.0, 1.0]]), torch.tensor([[0.5, 0.25]]), torch.ones(1, 2)
+    advantages, _ = ppo.compute_gae(rewards, values, mask, gamma=0.9, lam=0.0)
+    torch.testing.assert_close(advantages, torch.tensor([[0.0 + 0.9 * 0.25 - 0.5, 1.0 - 0.25]]))
+
+
+def test_kl_penalty_puts_the_score_on_the_last_answer_token():
+    logprobs = torch.tensor([[-1.0, -1.0, -1.0], [-1.0, 0.0, 0.0]])
+    ref = torch.tensor([[-2.0, -1.0, -0.5], [-1.5, 0.0, 0.0]])
+    mask = torch.tensor([[1.0, 1, 1], [1, 0, 0]])
+    rewards, kl = ppo.kl_penalty_rewards(logprobs, ref, torch.tensor([3.0, -1.0]), mask, kl_coef=0.1)
+    torch.testing.assert_close(kl, torch.tensor([[1.0, 0.0, -0.5], [0.5, 0, 0]]))
+    torch.testing.assert_close(rewards, torch.tensor([[-0.1, 0.0, 0.05 + 3.0], [-0.05 - 1.0, 0, 0]]))
+
+
+def test_policy_loss_at_ratio_one_is_minus_mean_advantage_and_clips():
+    advantages = torch.tensor([[1.0, -2.0, 0.5]])
+    mask = torch.ones(1, 3)
+    same = torch.tensor([[-1.0, -2.0, -0.3]])
+    assert ppo.ppo_policy_loss(same, same, advantages, mask, 0.2).item() == pytest.approx(-advantages.mean().item())
+    # ratio e^{0.5} ≈ 1.65 with A > 0 is clipped to 1.2: loss −1.2, and no gradient flows.
+    new = torch.tensor([[-0.5]], requires_grad=True)
+    loss = ppo.ppo_policy_loss(new, torch.tensor([[-1.0]]), torch.tensor([[1.0]]), torch.ones(1, 1), 0.2)
+    assert loss.item() == pytest.approx(-1.2)
+    loss.backward()
+    assert new.grad.item() == 0.0
+
+
+def test_value_loss_takes_the_larger_of_clipped_and_unclipped():
+    old, returns, mask = torch.tensor([[0.0]]), torch.tensor([[1.0]]), torch.ones(1, 1)
+    # V = 0.5 moves 0.5 > 0.2 from V_old: clipped V = 0.2; max((0.5)², (0.8)²) / 2 = 0.32
+    assert ppo.ppo_value_loss(torch.tensor([[0.5]]), old, returns, mask, 0.2).item() == pytest.approx(0.32)
+    assert ppo.ppo_value_loss(torch.tensor([[1.0]]), torch.tensor([[1.0]]), returns, mask, 0.2).item() == 0.0
+
+
+def test_whitening_gives_zero_mean_unit_variance_on_the_mask():
+    values = torch.tensor([[1.0, 2.0, 3.0, 100.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
+    white = ppo.masked_whiten(values, mask)
+    assert ppo.masked_mean(white, mask).item() == pytest.approx(0, abs=1e-6)
+    assert ppo.masked_mean(white**2, mask).item() == pytest.approx(1, abs=1e-4)
+    assert white[0, 3] == 0
+
+
+@pytest.mark.parametrize("field,value", [("kl_coef", -0.1), ("lr", float("nan")), ("lr", -1e-4),
+                                         ("clip_range", float("nan")), ("temperature", 0.0)])
+def test_bad_settings_are_rejected_before_training(field, value):
+    with pytest.raises(ValueError, match=field):
+        dataclasses.replace(PPOConfig(), **{field: value}).validate()
+
+
+@pytest.fixture()
+def actors(tok, small_model, runs):
+    models.save_checkpoint(small_model, tok, "sft", get_profile("tiny"), metrics={}, wall_s=0)
+    folder = models.checkpoint_dir("sft", "tiny")
+    load = lambda: models.load_checkpoint("sft", "tiny", device="cpu")[0]  # noqa: E731
+    torch.manual_seed(0)
+    reward_model = reward.init_reward_model(folder, tok).eval()
+    value_model = reward.init_reward_model(folder, tok).eval()
+    return load(), load(), reward_model, value_model
+
+
+SMALL = PPOConfig(iterations=2, prompts_per_iteration=8, minibatch_size=4, epochs=2, max_new_tokens=12, eval_every=1)
+
+
+def test_a_short_run_updates_the_policy_with_ratio_one_first(tok, actors):
+    policy, reference, reward_model, value_model = actors
+    before = {n: p.detach().clone() for n, p in policy.named_parameters()}
+    prompts = [f"Write a story about {n}." for n in ["Lily", "Tom", "Mia", "Ben", "Sue", "Max", "Zoe", "Leo"]]
+    state = ppo.train_ppo(policy, reference, reward_model, value_model, tok, prompts, SMALL,
+                          evaluate_gold=lambda m: (0.5, {"answers": [], "gold": []}))
+    assert len(state.history) == 2 and all("gold" in r for r in state.history)
+    first = state.history[0]
+    assert first["sampling_mismatch"] < 1e-4  # the sampler's log-probs are the training forward's
+    assert math.isfinite(first["value_loss"]) and 0 <= first["clip_fraction"] <= 1
+    assert not [n for n, p in policy.named_parameters() if torch.equal(p, before[n])]
+    for name, p in reference.named_parameters():
+        assert torch.equal(p, before[name]), "the reference must stay frozen"
+
+
+def test_prompt_problems_are_errors_before_training(tok, actors):
+    policy, reference, reward_model, value_model = actors
+    with pytest.raises(ValueError, match="no training prompts"):
+        ppo.train_ppo(policy, reference, reward_model, value_model, tok, [], SMALL)
+    with pytest.raises(ValueError, match="longer than"):
+        ppo.train_ppo(policy, reference, reward_model, value_model, tok, ["word " * 500] * 8, SMALL)
+
+
+def test_a_reward_model_with_another_tokenizer_is_refused(tok):
+    from rlhf_course import tokenizer, world
+
+    other = tokenizer.train_tokenizer([d["text"] for d in world.make_corpus(300, seed=9)], vocab_size=400)
+    with pytest.raises(ValueError, match="different tokenizer"):
+        ppo.check_same_tokenizer(tok, other)
+    ppo.check_same_tokenizer(tok, tok)
+
+
+def test_nan_loss_stops_with_the_policy_restored(tok, actors, monkeypatch):
+    policy, reference, reward_model, value_model = actors
+    before = {n: p.detach().clone() for n, p in policy.named_parameters()}
+    monkeypatch.setattr(ppo, "ppo_value_loss", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
+    with pytest.raises(FloatingPointError, match="restored"):
+        ppo.train_ppo_safely(policy, reference, reward_model, value_model, tok, ["Write a story."] * 8, SMALL)
+    assert all(torch.equal(p, before[n]) for n, p in policy.named_parameters())
+
+
+def _history(**changes):
+    base = {"kl": 1.0, "ratio": 1.0, "approx_kl": 0.005, "entropy": 2.0, "mean_length": 60.0, "reward": 0.0}
+    records = [dict(base, iteration=i + 1) for i in range(6)]
+    for key, values in changes.items():
+        for record, value in zip(records, values):
+            record[key] = value
+    return records
+
+
+def test_a_healthy_history_raises_no_warning():
+    assert ppo.diagnose(_history()) == []
+
+
+@pytest.mark.parametrize("changes,word", [
+    ({"kl": [0, -1, -1, -1, -1, -1]}, "negative"),
+    ({"ratio": [1, 1, 1, 1.3, 1.3, 1.3]}, "ratio"),
+    ({"entropy": [2, 1, 0.5, 0.2, 0.2, 0.2]}, "Entropy collapsed"),
+    ({"mean_length": [60, 40, 20, 5, 4, 3]}, "shrinking"),
+    ({"gold": [0.7, 0.75, 0.8, 0.78, 0.74, 0.70], "reward": [0, 0.3, 0.5, 0.9, 1.2, 1.5]}, "Reward hacking"),
+])
+def test_each_failure_mode_is_recognised(changes, word):
+    warnings = ppo.diagnose(_history(**changes))
+    assert len(warnings) == 1 and word in warnings[0]
