@@ -52,8 +52,11 @@ def select_notebooks(start: str | None = None, until: str | None = None) -> list
     return notebooks[first : last + 1]
 
 
-def execute_notebook(path: Path, out_path: Path, timeout: int) -> float:
-    """Run one notebook in a fresh kernel, save the executed copy; return its wall time in seconds."""
+def execute_notebook(path: Path, out_path: Path, timeout: int, keep_going: bool = False) -> float:
+    """Run one notebook in a fresh kernel, save the executed copy; return its wall time in seconds.
+
+    With `keep_going`, cells after a failing one still run; the failure is raised at the end.
+    """
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -68,11 +71,16 @@ def execute_notebook(path: Path, out_path: Path, timeout: int) -> float:
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},  # the kernel's cwd, as in JupyterLab
         store_widget_state=True,
+        allow_errors=keep_going,
         on_cell_complete=lambda cell, cell_index: bar.update(1),
     )
     start = time.perf_counter()
     try:
         client.execute()
+        if keep_going and any(_has_error(c) for c in code_cells):
+            first = next(c for c in code_cells if _has_error(c))
+            error = next(o for o in first.outputs if o.get("output_type") == "error")
+            raise CellExecutionError("", error.get("ename", "Error"), error.get("evalue", ""))
     except CellExecutionError as error:
         bar.close()
         out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,13 +109,24 @@ def command_run(args) -> int:
     executed = runs_dir(profile.name) / "executed"
     print(f"Running {len(notebooks)} notebook(s) with profile '{profile.name}' ({profile.description}).")
     total = time.perf_counter()
+    failures: list[str] = []
     for i, nb in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {nb.name}", flush=True)
-        wall = execute_notebook(nb, executed / nb.name, args.timeout)
+        try:
+            wall = execute_notebook(nb, executed / nb.name, args.timeout, args.keep_going)
+        except RuntimeError as error:
+            if not args.keep_going:
+                raise
+            failures.append(str(error))
+            print(f"    FAILED: {error}", flush=True)
+            continue
         record_run(profile.name, nb.stem, round(wall, 1))
         print(f"    done in {wall:.0f} s", flush=True)
     print(f"All done in {time.perf_counter() - total:.0f} s. Executed notebooks: {executed}")
     print(f"Report: {runs_dir(profile.name) / 'report.json'}")
+    if failures:
+        print(f"{len(failures)} notebook(s) failed:\n" + "\n".join(failures), file=sys.stderr)
+        return 1
     return 0
 
 
@@ -142,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--from", dest="start", metavar="NN", help="start at notebook NN (earlier checkpoints must exist)")
     run.add_argument("--until", metavar="NN", help="stop after notebook NN (e.g. 02)")
     run.add_argument("--timeout", type=int, default=3600, help="seconds one cell may run (default 3600)")
+    run.add_argument("--keep-going", action="store_true",
+                     help="run every cell and notebook even after a failure; report failures at the end")
     run.set_defaults(func=command_run)
 
     report = commands.add_parser("report", help="print the report of a run")

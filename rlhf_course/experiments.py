@@ -107,7 +107,7 @@ def train_reward_on(profile: Profile, pairs: list[dict], items: list[dict], seed
     _, tok, _ = models.load_checkpoint("sft", profile.name, device="cpu")
     torch.manual_seed(seed)
     reward_model = reward.init_reward_model(models.checkpoint_dir("sft", profile.name), tok).to(models.get_device())
-    reward.train_reward_model(reward_model, tok, pairs, profile.reward, seed=seed)
+    reward.train_reward_model(reward_model, tok, pairs, dataclasses.replace(profile.reward, epochs=1.0), seed=seed)
     answers = [(it["prompt"], a) for it in items[:250] for a in it["answers"]]
     reward.set_normalization(reward_model, reward.score_texts(
         reward_model, tok, [p for p, _ in answers], [a for _, a in answers], normalized=False))
@@ -154,50 +154,57 @@ def overoptimisation(profile: Profile) -> dict:
     few = rng.sample(items, max(40, len(items) // 8))
     pairs = rank_pairs(feedback.GoldAnnotator(temperature=0.1, seed=3), few)
     reward_model, _ = train_reward_on(profile, pairs, items)
-    config = dataclasses.replace(profile.ppo, kl_coef=profile.ppo.kl_coef / 10, iterations=profile.ppo.iterations * 2,
-                                 lr=profile.ppo.lr * 2, eval_every=3)
+    config = dataclasses.replace(profile.ppo, kl_coef=profile.ppo.kl_coef / 10,
+                                 iterations=profile.ppo.iterations * 3 // 2, lr=profile.ppo.lr * 2, eval_every=3)
     eval_prompts = world.make_prompts(profile.ppo.eval_prompts, "test", seed=11)
     result = run_ppo(profile, reward_model, config, eval_prompts)
     return {"n_pairs": len(pairs), "kl_coef": config.kl_coef, "iterations": config.iterations, **result}
 
 
 def biased_annotators(profile: Profile) -> dict:
-    """Reward models trained on biased labels, PPO against each: is the bias carried into the policy?"""
-    items = load_candidates(profile.name)
+    """Reward models trained on biased labels, PPO against each: is the bias carried into the policy?
+
+    The same answers (half of notebook 03's candidates) are ranked by an unbiased gold annotator, a
+    length-biased one and a position-biased one; each ranking set trains a reward model, and PPO (half
+    as many iterations as notebook 04) runs against each.
+    """
+    items = load_candidates(profile.name)[: profile.reward.candidate_prompts // 2]
     eval_prompts = world.make_prompts(profile.ppo.eval_prompts, "test", seed=11)
     heldout = heldout_pairs(profile)
-    config = dataclasses.replace(profile.ppo, iterations=max(4, profile.ppo.iterations * 3 // 4),
+    config = dataclasses.replace(profile.ppo, iterations=max(4, profile.ppo.iterations // 2),
                                  eval_every=profile.ppo.iterations)
     results = {}
-    for annotator in (feedback.GoldAnnotator(temperature=0.05, seed=5),
-                      feedback.LengthBiasedAnnotator(bias=0.5, seed=5),
-                      feedback.PositionBiasedAnnotator(bias=0.3, seed=5)):
+    for annotator in (feedback.GoldAnnotator(temperature=profile.reward.annotator_temperature, seed=5),
+                      feedback.LengthBiasedAnnotator(bias=0.5, temperature=profile.reward.annotator_temperature, seed=5),
+                      feedback.PositionBiasedAnnotator(bias=0.3, temperature=profile.reward.annotator_temperature,
+                                                       seed=5)):
         reward_model, tok = train_reward_on(profile, rank_pairs(annotator, items), items)
         run = run_ppo(profile, reward_model, config, eval_prompts)
         results[annotator.name] = {"heldout_accuracy": heldout_accuracy(reward_model, tok, heldout),
                                    "trajectory": run["trajectory"], **run["final"]}
-    return {"annotators": results, "iterations": config.iterations}
+    return {"annotators": results, "iterations": config.iterations, "prompts_ranked": len(items)}
 
 
-def label_budget(profile: Profile, sizes=(0.1, 0.3, 1.0), temperatures=(0.02, 0.1, 0.3)) -> dict:
-    """Reward-model accuracy over a grid of label counts × annotator noise; PPO's gold gain at two corners."""
-    items = load_candidates(profile.name)
+def label_budget(profile: Profile, fractions=(0.1, 0.3, 1.0), temperatures=(0.02, 0.1, 0.3)) -> dict:
+    """Reward-model accuracy over a grid of label counts × annotator noise, and PPO's gold gain with the
+    fewest, noisiest labels (compare notebook 04's PPO, trained on all labels at the default noise)."""
+    items = load_candidates(profile.name)[: profile.reward.candidate_prompts // 2]
     heldout = heldout_pairs(profile)
     eval_prompts = world.make_prompts(profile.ppo.eval_prompts, "test", seed=11)
     config = dataclasses.replace(profile.ppo, iterations=max(4, profile.ppo.iterations // 2),
                                  eval_every=profile.ppo.iterations)
     grid = []
-    corners = {(sizes[0], temperatures[-1]), (sizes[-1], temperatures[0])}
-    for size in sizes:
-        subset = items[: max(20, int(len(items) * size))]
+    for fraction in fractions:
+        subset = items[: max(10, int(len(items) * fraction))]
         for temperature in temperatures:
             pairs = rank_pairs(feedback.GoldAnnotator(temperature=temperature, seed=9), subset)
             reward_model, tok = train_reward_on(profile, pairs, items)
-            cell = {"fraction": size, "n_pairs": len(pairs), "temperature": temperature,
+            cell = {"fraction": fraction, "n_pairs": len(pairs), "temperature": temperature,
                     "noise_p_wrong_at_0.1": round(1 - feedback.preference_probability(0.1, temperature), 3),
                     "heldout_accuracy": heldout_accuracy(reward_model, tok, heldout)}
-            if (size, temperature) in corners:
-                cell["ppo_gold"] = run_ppo(profile, reward_model, config, eval_prompts)["final"]["gold"]
+            if (fraction, temperature) in {(fractions[0], temperatures[-1]), (fractions[-1], temperatures[0])}:
+                run = run_ppo(profile, reward_model, config, eval_prompts)
+                cell["ppo_gold"] = run["final"]["gold"]
             grid.append(cell)
     sft_model, tok, _ = models.load_checkpoint("sft", profile.name)
     sft_gold = evaluation.evaluate(sft_model, tok, profile.sampling, prompts=eval_prompts).gold_mean

@@ -64,10 +64,10 @@ class PreferenceStoreError(RuntimeError):
 
 
 def human_preferences_dir() -> Path:
-    """`data/preferences/`: people's rankings, committed with the course."""
+    """`data/preferences/`: people's rankings, committed with the course (`$RLHF_PREFERENCES_DIR` overrides)."""
     from .models import repo_root  # imported here: `models` pulls in torch, the store does not need it
 
-    return repo_root() / "data" / "preferences"
+    return Path(os.environ.get("RLHF_PREFERENCES_DIR") or repo_root() / "data" / "preferences")
 
 
 def simulated_preferences_dir(profile_name: str) -> Path:

@@ -15,11 +15,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from .tokenizer import chat_prompt
+
+# `past_key_values=` works on every transformers 5.x (5.24 renames it `cache=` and warns until 5.40).
+warnings.filterwarnings("ignore", message=".*past_key_values.*deprecated", category=FutureWarning)
 
 
 @dataclass
@@ -97,7 +102,7 @@ def sample(
         input_ids=prompt_ids.masked_fill(prompt_mask == 0, 0),
         attention_mask=prompt_mask,
         position_ids=positions,
-        cache=cache,
+        past_key_values=cache,
         use_cache=True,
         logits_to_keep=1,
     )
@@ -127,7 +132,7 @@ def sample(
             input_ids=token[:, None],
             attention_mask=attention_mask,
             position_ids=next_position[:, None],
-            cache=cache,
+            past_key_values=cache,
             use_cache=True,
         )
         next_position = next_position + 1

@@ -56,13 +56,19 @@ def make_ranking_notebook(folder: Path, cell_source: str, name: str = "ranking_w
     return path
 
 
+def course_widget_cell() -> str:
+    """The ranking-widget cell of the course's notebook 03, verbatim."""
+    notebook = nbformat.read(REPO_ROOT / "notebooks" / "03_reward_model.ipynb", as_version=4)
+    return next(c.source for c in notebook.cells if c.cell_type == "code" and "RankingWidget(" in c.source)
+
+
 def widget_cell(items: list[dict], store_folder: Path) -> str:
-    return (
-        "from rlhf_course.widgets import RankingWidget\n"
+    """The items notebook 03 would have sampled (fixed here), then notebook 03's own widget cell."""
+    setup = (
+        "from rlhf_course import course, feedback, widgets\n"
         f"items = {items!r}\n"
-        f"ui = RankingWidget(items, store_folder={str(store_folder)!r})\n"
-        "ui\n"
     )
+    return setup + "\n" + course_widget_cell() + "\n"
 
 
 def free_port() -> int:
@@ -71,13 +77,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_jupyterlab(root_dir: Path, home: Path) -> tuple[subprocess.Popen, str, str]:
-    """JupyterLab on a free port, random token, isolated Jupyter folders; returns (process, token, base URL)."""
+def start_jupyterlab(root_dir: Path, home: Path, preferences: Path) -> tuple[subprocess.Popen, str, str]:
+    """JupyterLab on a free port, random token, isolated Jupyter folders; returns (process, token, base URL).
+
+    Its kernels write people's rankings to `preferences` (not the course's data/preferences/), and a person
+    is at the widget (RLHF_HEADLESS unset), so notebook 03's cell waits for clicks.
+    """
     port, token = free_port(), secrets.token_hex(16)
     env = dict(os.environ,
                JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
                JUPYTERLAB_SETTINGS_DIR=str(home / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
-               HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+               HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", RLHF_PREFERENCES_DIR=str(preferences))
+    env.pop("RLHF_HEADLESS", None)
     # silence the "Would you like to get notified about official Jupyter news?" toast
     settings = home / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
@@ -145,7 +156,7 @@ def test_rank_and_skip_in_jupyterlab(tmp_path):
     lab_root.mkdir()
     make_ranking_notebook(lab_root, widget_cell(ITEMS, store_folder))
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    lab, token, base = start_jupyterlab(lab_root, home)
+    lab, token, base = start_jupyterlab(lab_root, home, store_folder)
     step("jupyterlab up")
     try:
         with sync_playwright() as playwright:
