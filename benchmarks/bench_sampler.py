@@ -15,7 +15,8 @@ that trained model with no hook: its own answer lengths.
 
 tokens/s counts answer tokens (up to and including EOS) per second of wall time, the same for both.
 
-    nice -n 10 .venv/bin/python benchmarks/bench_sampler.py [--repetitions 5] [--batch-sizes 32 64 128]
+    nice -n 10 .venv/bin/python benchmarks/bench_sampler.py [--repetitions 7] [--batch-sizes 32 64 128]
+        [--checkpoint runs/tiny/checkpoints/sft] [--device cuda]
 """
 
 from __future__ import annotations
@@ -56,10 +57,20 @@ def answer_lengths(response_ids: torch.Tensor, eos_token_id: int) -> torch.Tenso
     return (~after_eos).sum(1)
 
 
+def timed_sync(fn, *args, **kwargs):
+    """`common.timed`, waiting for queued GPU work before the clock stops."""
+    def call():
+        out = fn(*args, **kwargs)
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        return out
+    return common.timed(call)
+
+
 def run_ours(model, ids, mask, new_tokens, tokenizer, seed):
-    generator = torch.Generator().manual_seed(seed)
-    rollout, seconds = common.timed(sample, model, ids, mask, new_tokens, 1.0, tokenizer.eos_token_id,
-                                    tokenizer.pad_token_id, generator)
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    rollout, seconds = timed_sync(sample, model, ids, mask, new_tokens, 1.0, tokenizer.eos_token_id,
+                                  tokenizer.pad_token_id, generator)
     tokens = int(rollout.lengths.sum())
     return {"s": seconds, "tokens": tokens, "steps": int(rollout.lengths.max()), "tok_per_s": tokens / seconds}
 
@@ -69,8 +80,8 @@ def run_generate(model, ids, mask, new_tokens, tokenizer, seed):
                               eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(seed)
     with torch.no_grad():
-        out, seconds = common.timed(model.generate, input_ids=ids.masked_fill(mask == 0, 0), attention_mask=mask,
-                                    generation_config=config)
+        out, seconds = timed_sync(model.generate, input_ids=ids.masked_fill(mask == 0, 0), attention_mask=mask,
+                                  generation_config=config)
     response = out[:, ids.shape[1]:]
     tokens = int(answer_lengths(response, tokenizer.eos_token_id).sum())
     return {"s": seconds, "tokens": tokens, "steps": response.shape[1], "tok_per_s": tokens / seconds}
@@ -80,22 +91,23 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 128])
     parser.add_argument("--new-tokens", type=int, default=64)
-    parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--repetitions", type=int, default=7)
     parser.add_argument("--eos-probability", type=float, default=1 / 32, help="scenario (b)'s per-step P(EOS)")
     parser.add_argument("--scenarios", nargs="+", default=["fixed", "realistic"], choices=["fixed", "realistic"])
     parser.add_argument("--checkpoint", help="also time this trained model folder with its own EOS (scenario c)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1: see common)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (fp32 either way)")
     parser.add_argument("--output", default="sampler.md", help="file name under benchmarks/results/ ('' = none)")
     args = parser.parse_args()
     common.set_threads(args.threads)
 
     tokenizer = common.make_tokenizer()
-    model = common.make_model(tokenizer, common.TINY)
+    model = common.make_model(tokenizer, common.TINY).to(args.device)
     models = {}
     for scenario in args.scenarios:
         models[scenario] = model
     if args.checkpoint:
-        trained = AutoModelForCausalLM.from_pretrained(args.checkpoint, use_safetensors=True).eval()
+        trained = AutoModelForCausalLM.from_pretrained(args.checkpoint, use_safetensors=True).to(args.device).eval()
         models["checkpoint"] = trained
     hooks = {"fixed": fixed_length_hook(tokenizer.eos_token_id),
              "realistic": constant_hazard_hook(tokenizer.eos_token_id, args.eos_probability)}
@@ -107,7 +119,7 @@ def main():
         tok = tokenizer if scenario != "checkpoint" else AutoTokenizer.from_pretrained(args.checkpoint)
         handle = scenario_model.lm_head.register_forward_hook(hooks[scenario]) if scenario in hooks else None
         for batch in args.batch_sizes:
-            ids, mask = encode_prompts(tok, prompts[:batch])
+            ids, mask = (x.to(args.device) for x in encode_prompts(tok, prompts[:batch]))
             arms = {
                 "sample": lambda: run_ours(scenario_model, ids, mask, args.new_tokens, tok, seed=0),
                 "generate": lambda: run_generate(scenario_model, ids, mask, args.new_tokens, tok, seed=0),
@@ -135,7 +147,8 @@ def main():
     print(text)
     if args.output:
         header = common.machine_header("Sampler: rlhf_course.generation.sample vs model.generate", {
-            "model": f"untrained tiny-profile Llama, {common.count_parameters(model):,} parameters, fp32, CPU",
+            "model": f"untrained tiny-profile Llama, {common.count_parameters(model):,} parameters, fp32, "
+                     f"{args.device}",
             "settings": f"N = {args.new_tokens} new tokens, T = 1.0, top_k = 0, top_p = 1.0, "
                         f"{args.repetitions} interleaved repetitions per arm, medians",
             "scenarios": "fixed = EOS logit -inf (every answer N tokens); realistic = P(EOS) = "

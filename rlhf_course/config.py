@@ -90,7 +90,7 @@ class RewardConfig:
 class PPOConfig:
     """PPO settings (notebook 04). Defaults are the feasibility probe's, for 1M-parameter models."""
 
-    iterations: int = 20  # rollout → update cycles
+    iterations: int = 28  # rollout → update cycles
     prompts_per_iteration: int = 64  # rollout batch size
     minibatch_size: int = 32
     epochs: int = 4  # passes over each rollout batch
@@ -156,12 +156,12 @@ PROFILES: dict[str, Profile] = {
     "tiny": Profile(
         name="tiny",
         description="1M-parameter models on a laptop CPU (what CI runs)",
-        expected_minutes={"00": 0.2, "01": 2.0, "02": 1.5},
+        expected_minutes={"00": 0.2, "01": 2.5, "02": 1.5, "03": 2.5, "04": 4.0, "05": 3.0, "06": 1.5},
     ),
     "gpu": Profile(
         name="gpu",
         description="30M-parameter models on one GPU",
-        expected_minutes={"00": 0.2, "01": 1.5, "02": 1.0},
+        expected_minutes={"00": 0.2, "01": 1.0, "02": 0.5, "03": 0.7, "04": 1.2, "05": 2.5, "06": 0.5},
         model=ModelConfig(hidden_size=512, num_layers=8, num_heads=8, intermediate_size=2048, max_seq_len=256),
         world=WorldConfig(corpus_documents=200_000, demonstrations=20_000),
         pretrain=PretrainConfig(steps=1500, batch_size=128, block_size=256, lr=1e-3, warmup_steps=100),

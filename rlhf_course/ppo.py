@@ -339,7 +339,9 @@ def diagnose(history: list[dict]) -> list[str]:
     if len(golds) >= 3:
         best = max(golds, key=lambda r: r["gold"])
         last = golds[-1]
-        if last["gold"] < best["gold"] - 0.03 and last["reward"] > best["reward"] + 0.2:
+        # Two evaluations in a row below the best by more than the noise of a 64-prompt gold mean (~0.02).
+        recent_gold = (golds[-1]["gold"] + golds[-2]["gold"]) / 2
+        if recent_gold < best["gold"] - 0.05 and last["reward"] > best["reward"] + 0.2:
             warnings.append(
                 f"Reward hacking: the reward rose ({best['reward']:.2f} → {last['reward']:.2f}) while the gold score "
                 f"fell ({best['gold']:.3f} → {last['gold']:.3f}) since iteration {best['iteration']}. The policy "

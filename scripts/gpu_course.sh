@@ -18,10 +18,10 @@ mkdir -p "$OUT"
 } > "$OUT/machine.txt" 2>&1
 cat "$OUT/machine.txt"
 start=$(date +%s)
-timeout "${COURSE_TIMEOUT:-480}" python3 -m rlhf_course run --profile "$PROFILE" --keep-going 2>&1 | tee "$OUT/run.log" | grep -v "cell/s\]$"
+timeout "${COURSE_TIMEOUT:-480}" python3 -m rlhf_course run --profile "$PROFILE" --keep-going ${RUN_ARGS:-} 2>&1 | tee "$OUT/run.log" | grep -v "cell/s\]$"
 echo "course wall time: $(( $(date +%s) - start )) s" | tee -a "$OUT/machine.txt"
 cp "$RLHF_RUNS_DIR/$PROFILE/report.json" "$OUT/report.json" 2>/dev/null
-if [ -f benchmarks/bench_sampler.py ]; then
+if [ -n "${BENCH:-}" ] && [ -f benchmarks/bench_sampler.py ]; then
   timeout 90 python3 benchmarks/bench_sampler.py --device cuda 2>&1 | tee "$OUT/bench_sampler.txt" | tail -20
 fi
 # checkpoints are large: keep only the small files
