@@ -109,6 +109,7 @@ def main():
     if args.checkpoint:
         trained = AutoModelForCausalLM.from_pretrained(args.checkpoint, use_safetensors=True).to(args.device).eval()
         models["checkpoint"] = trained
+        checkpoint_tokenizer = AutoTokenizer.from_pretrained(args.checkpoint)
     hooks = {"fixed": fixed_length_hook(tokenizer.eos_token_id),
              "realistic": constant_hazard_hook(tokenizer.eos_token_id, args.eos_probability)}
     prompts = make_prompts(max(args.batch_sizes), "train", seed=0)
@@ -116,7 +117,7 @@ def main():
 
     rows = []
     for scenario, scenario_model in models.items():
-        tok = tokenizer if scenario != "checkpoint" else AutoTokenizer.from_pretrained(args.checkpoint)
+        tok = checkpoint_tokenizer if scenario == "checkpoint" else tokenizer
         handle = scenario_model.lm_head.register_forward_hook(hooks[scenario]) if scenario in hooks else None
         for batch in args.batch_sizes:
             ids, mask = (x.to(args.device) for x in encode_prompts(tok, prompts[:batch]))

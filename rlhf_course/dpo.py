@@ -10,7 +10,6 @@ Sequence log-probs are summed over answer tokens only (the prompt is the same in
 from __future__ import annotations
 
 import math
-import random
 import time
 
 import torch
@@ -20,7 +19,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .config import DPOConfig
 from .sft import IGNORE_INDEX, collate, tokenize_demonstration
-from .training import check_finite, cosine_lr, make_optimizer, set_lr
+from .training import check_finite, cosine_lr, make_optimizer, set_lr, shuffled_batches
 
 
 def dpo_loss(
@@ -74,15 +73,12 @@ def train_dpo(
     examples = tokenize_pairs(tokenizer, pairs)
     optimizer = make_optimizer(policy.parameters(), config.lr)
     total_steps = max(1, round(config.epochs * math.ceil(len(examples) / config.batch_size)))
-    rng = random.Random(seed)
-    order: list[int] = []
+    batches = shuffled_batches(len(examples), config.batch_size, total_steps, seed)
     history = []
     start = time.perf_counter()
     policy.train()
-    for step in tqdm(range(total_steps), desc="DPO"):
-        if len(order) < config.batch_size:
-            order += rng.sample(range(len(examples)), len(examples))
-        batch, order = [examples[i] for i in order[: config.batch_size]], order[config.batch_size :]
+    for step, indices in enumerate(tqdm(batches, total=total_steps, desc="DPO")):
+        batch = [examples[i] for i in indices]
         # chosen and rejected answers in one batch of 2B sequences
         tensors = {k: v.to(device) for k, v in collate([b["chosen"] for b in batch] + [b["rejected"] for b in batch],
                                                        tokenizer.pad_token_id).items()}

@@ -155,7 +155,7 @@ def overoptimisation(profile: Profile) -> dict:
     pairs = rank_pairs(feedback.GoldAnnotator(temperature=0.1, seed=3), few)
     reward_model, _ = train_reward_on(profile, pairs, items)
     config = dataclasses.replace(profile.ppo, kl_coef=profile.ppo.kl_coef / 10,
-                                 iterations=profile.ppo.iterations * 3 // 2, lr=profile.ppo.lr * 2, eval_every=3)
+                                 iterations=max(9, profile.ppo.iterations * 3 // 4), lr=profile.ppo.lr * 2, eval_every=3)
     eval_prompts = world.make_prompts(profile.ppo.eval_prompts, "test", seed=11)
     result = run_ppo(profile, reward_model, config, eval_prompts)
     return {"n_pairs": len(pairs), "kl_coef": config.kl_coef, "iterations": config.iterations, **result}
@@ -164,14 +164,14 @@ def overoptimisation(profile: Profile) -> dict:
 def biased_annotators(profile: Profile) -> dict:
     """Reward models trained on biased labels, PPO against each: is the bias carried into the policy?
 
-    The same answers (half of notebook 03's candidates) are ranked by an unbiased gold annotator, a
-    length-biased one and a position-biased one; each ranking set trains a reward model, and PPO (half
-    as many iterations as notebook 04) runs against each.
+    The same answers (two fifths of notebook 03's candidates) are ranked by an unbiased gold annotator, a
+    length-biased one and a position-biased one; each ranking set trains a reward model, and PPO (a
+    quarter of notebook 04's iterations) runs against each.
     """
-    items = load_candidates(profile.name)[: profile.reward.candidate_prompts // 2]
+    items = load_candidates(profile.name)[: profile.reward.candidate_prompts * 2 // 5]
     eval_prompts = world.make_prompts(profile.ppo.eval_prompts, "test", seed=11)
     heldout = heldout_pairs(profile)
-    config = dataclasses.replace(profile.ppo, iterations=max(4, profile.ppo.iterations // 2),
+    config = dataclasses.replace(profile.ppo, iterations=max(4, profile.ppo.iterations // 4),
                                  eval_every=profile.ppo.iterations)
     results = {}
     for annotator in (feedback.GoldAnnotator(temperature=profile.reward.annotator_temperature, seed=5),
@@ -187,11 +187,11 @@ def biased_annotators(profile: Profile) -> dict:
 
 def label_budget(profile: Profile, fractions=(0.1, 0.3, 1.0), temperatures=(0.02, 0.1, 0.3)) -> dict:
     """Reward-model accuracy over a grid of label counts × annotator noise, and PPO's gold gain with the
-    fewest, noisiest labels (compare notebook 04's PPO, trained on all labels at the default noise)."""
-    items = load_candidates(profile.name)[: profile.reward.candidate_prompts // 2]
+    fewest, noisiest labels (compare `biased_annotators`' unbiased run: more labels, the default noise)."""
+    items = load_candidates(profile.name)[: profile.reward.candidate_prompts * 2 // 5]
     heldout = heldout_pairs(profile)
     eval_prompts = world.make_prompts(profile.ppo.eval_prompts, "test", seed=11)
-    config = dataclasses.replace(profile.ppo, iterations=max(4, profile.ppo.iterations // 2),
+    config = dataclasses.replace(profile.ppo, iterations=max(4, profile.ppo.iterations // 4),
                                  eval_every=profile.ppo.iterations)
     grid = []
     for fraction in fractions:
@@ -202,7 +202,7 @@ def label_budget(profile: Profile, fractions=(0.1, 0.3, 1.0), temperatures=(0.02
             cell = {"fraction": fraction, "n_pairs": len(pairs), "temperature": temperature,
                     "noise_p_wrong_at_0.1": round(1 - feedback.preference_probability(0.1, temperature), 3),
                     "heldout_accuracy": heldout_accuracy(reward_model, tok, heldout)}
-            if (fraction, temperature) in {(fractions[0], temperatures[-1]), (fractions[-1], temperatures[0])}:
+            if (fraction, temperature) == (fractions[0], temperatures[-1]):  # the fewest, noisiest labels
                 run = run_ppo(profile, reward_model, config, eval_prompts)
                 cell["ppo_gold"] = run["final"]["gold"]
             grid.append(cell)

@@ -15,7 +15,6 @@ Implementation details:
 from __future__ import annotations
 
 import math
-import random
 import time
 
 import torch
@@ -26,7 +25,7 @@ from transformers import AutoModelForSequenceClassification, PreTrainedModel, Pr
 from .config import RewardConfig
 from .generation import position_ids_from_mask
 from .tokenizer import chat_prompt
-from .training import check_finite, cosine_lr, make_optimizer, set_lr
+from .training import check_finite, cosine_lr, make_optimizer, set_lr, shuffled_batches
 
 
 def bradley_terry_loss(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor) -> torch.Tensor:
@@ -108,15 +107,12 @@ def train_reward_model(
                                "lr_scale": config.head_lr_scale})  # 2. a faster head
     steps_per_epoch = math.ceil(len(pairs) / config.batch_size)
     total_steps = max(1, round(config.epochs * steps_per_epoch))
-    rng = random.Random(seed)
-    order: list[int] = []
+    batches = shuffled_batches(len(pairs), config.batch_size, total_steps, seed)
     history = []
     model.train()
     start = time.perf_counter()
-    for step in tqdm(range(total_steps), desc="reward model"):
-        if len(order) < config.batch_size:
-            order += rng.sample(range(len(pairs)), len(pairs))
-        batch, order = [pairs[i] for i in order[: config.batch_size]], order[config.batch_size :]
+    for step, indices in enumerate(tqdm(batches, total=total_steps, desc="reward model")):
+        batch = [pairs[i] for i in indices]
         prompts = [p["prompt"] for p in batch]
         # chosen and rejected answers go through the model in one batch of 2B sequences.
         ids, mask = encode_pairs(tokenizer, prompts * 2, [p["chosen"] for p in batch] + [p["rejected"] for p in batch],

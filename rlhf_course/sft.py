@@ -7,7 +7,6 @@ next-token loss on the answer tokens only: the model learns to write answers, no
 from __future__ import annotations
 
 import math
-import random
 import time
 
 import torch
@@ -18,7 +17,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .config import SFTConfig
 from .tokenizer import chat_prompt, chat_text
-from .training import check_finite, cosine_lr, make_optimizer, set_lr
+from .training import check_finite, cosine_lr, make_optimizer, set_lr, shuffled_batches
 
 IGNORE_INDEX = -100  # label of a token that carries no loss (PyTorch's cross-entropy default)
 
@@ -82,15 +81,12 @@ def train_sft(
     steps_per_epoch = math.ceil(len(rows) / config.batch_size)
     total_steps = max(1, round(config.epochs * steps_per_epoch))
     optimizer = make_optimizer(model.parameters(), config.lr, config.weight_decay)
-    rng = random.Random(seed)
-    order: list[int] = []
+    batches = shuffled_batches(len(rows), config.batch_size, total_steps, seed)
     history = []
     model.train()
     start = time.perf_counter()
-    for step in tqdm(range(total_steps), desc="SFT"):
-        if len(order) < config.batch_size:  # a fresh shuffle each epoch
-            order += rng.sample(range(len(rows)), len(rows))
-        batch_rows, order = [rows[i] for i in order[: config.batch_size]], order[config.batch_size :]
+    for step, indices in enumerate(tqdm(batches, total=total_steps, desc="SFT")):
+        batch_rows = [rows[i] for i in indices]
         batch = {k: v.to(device) for k, v in collate(batch_rows, pad_token_id).items()}
         lr = cosine_lr(step, total_steps, config.warmup_steps, config.lr)
         set_lr(optimizer, lr)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import random
+from collections.abc import Iterator
 
 import torch
 
@@ -40,3 +42,14 @@ def check_finite(loss: torch.Tensor, what: str, step: int) -> None:
             f"{what} became {loss.item()} at step {step}. Lower the learning rate, or check the data of this "
             "batch; the last saved checkpoint is untouched."
         )
+
+
+def shuffled_batches(n_items: int, batch_size: int, steps: int, seed: int = 0) -> Iterator[list[int]]:
+    """`steps` batches of `batch_size` item indices; every item once per epoch, a fresh shuffle each epoch."""
+    rng = random.Random(seed)
+    order: list[int] = []
+    for _ in range(steps):
+        if len(order) < batch_size:
+            order += rng.sample(range(n_items), n_items)
+        batch, order = order[:batch_size], order[batch_size:]
+        yield batch
