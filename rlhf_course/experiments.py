@@ -89,6 +89,15 @@ def heldout_accuracy(reward_model, tokenizer, heldout: dict) -> float:
     return reward.pairwise_accuracy(a, b, heldout["gold_a"], heldout["gold_b"])[0]
 
 
+def reward_length_correlation(reward_model, tokenizer, heldout: dict) -> float:
+    """Pearson correlation of the reward with the answer's length in words, on the held-out SFT answers."""
+    import numpy as np
+
+    answers = heldout["a"] + heldout["b"]
+    rewards = reward.score_texts(reward_model, tokenizer, heldout["prompts"] * 2, answers)
+    return float(np.corrcoef(rewards, [len(a.split()) for a in answers])[0, 1])
+
+
 def heldout_pairs(profile: Profile, n_prompts: int = 100, seed: int = 17) -> dict:
     """Two SFT answers to each of `n_prompts` test prompts, with their gold scores."""
     from .generation import sample_answers
@@ -164,23 +173,24 @@ def overoptimisation(profile: Profile) -> dict:
 def biased_annotators(profile: Profile) -> dict:
     """Reward models trained on biased labels, PPO against each: is the bias carried into the policy?
 
-    The same answers (two fifths of notebook 03's candidates) are ranked by an unbiased gold annotator, a
-    length-biased one and a position-biased one; each ranking set trains a reward model, and PPO (a
-    quarter of notebook 04's iterations) runs against each.
+    The same answers (half of notebook 03's candidates) are ranked by an unbiased gold annotator, a
+    length-biased one and a position-biased one; each ranking set trains a reward model, and PPO (half
+    of notebook 04's iterations) runs against each.
     """
-    items = load_candidates(profile.name)[: profile.reward.candidate_prompts * 2 // 5]
+    items = load_candidates(profile.name)[: profile.reward.candidate_prompts // 2]
     eval_prompts = world.make_prompts(profile.ppo.eval_prompts, "test", seed=11)
     heldout = heldout_pairs(profile)
-    config = dataclasses.replace(profile.ppo, iterations=max(4, profile.ppo.iterations // 4),
+    config = dataclasses.replace(profile.ppo, iterations=max(4, profile.ppo.iterations // 2),
                                  eval_every=profile.ppo.iterations)
     results = {}
     for annotator in (feedback.GoldAnnotator(temperature=profile.reward.annotator_temperature, seed=5),
-                      feedback.LengthBiasedAnnotator(bias=0.5, temperature=profile.reward.annotator_temperature, seed=5),
+                      feedback.LengthBiasedAnnotator(bias=1.0, temperature=profile.reward.annotator_temperature, seed=5),
                       feedback.PositionBiasedAnnotator(bias=0.3, temperature=profile.reward.annotator_temperature,
                                                        seed=5)):
         reward_model, tok = train_reward_on(profile, rank_pairs(annotator, items), items)
         run = run_ppo(profile, reward_model, config, eval_prompts)
         results[annotator.name] = {"heldout_accuracy": heldout_accuracy(reward_model, tok, heldout),
+                                   "reward_length_correlation": reward_length_correlation(reward_model, tok, heldout),
                                    "trajectory": run["trajectory"], **run["final"]}
     return {"annotators": results, "iterations": config.iterations, "prompts_ranked": len(items)}
 
