@@ -198,7 +198,7 @@ def biased_annotators(profile: Profile) -> dict:
 def label_budget(profile: Profile, fractions=(0.1, 0.3, 1.0), temperatures=(0.02, 0.1, 0.3)) -> dict:
     """Reward-model accuracy over a grid of label counts × annotator noise, and PPO's gold gain with the
     fewest, noisiest labels (compare `biased_annotators`' unbiased run: more labels, the default noise)."""
-    items = load_candidates(profile.name)[: profile.reward.candidate_prompts * 2 // 5]
+    items = load_candidates(profile.name)[: profile.reward.candidate_prompts // 4]
     heldout = heldout_pairs(profile)
     eval_prompts = world.make_prompts(profile.ppo.eval_prompts, "test", seed=11)
     config = dataclasses.replace(profile.ppo, iterations=max(4, profile.ppo.iterations // 4),
