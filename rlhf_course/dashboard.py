@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 from tqdm.auto import tqdm
 
+from .course import is_headless
 from .ppo import PPOState, diagnose
 
 # metric → (title, what a healthy run looks like)
@@ -75,11 +76,12 @@ class PPODashboard:
         self.bar.update(1)
         self.bar.set_postfix(reward=f"{record['reward']:.2f}", kl=f"{record['kl']:.2f}",
                              gold=f"{record.get('gold', float('nan')):.3f}")
-        with self.plots:
-            self.plots.clear_output(wait=True)
-            fig = ppo_figure(state.history)
-            display(fig)
-            plt.close(fig)
+        if not is_headless():  # nobody is watching: the notebook shows the final figure after the run
+            with self.plots:
+                self.plots.clear_output(wait=True)
+                fig = ppo_figure(state.history)
+                display(fig)
+                plt.close(fig)
         if state.samples:
             self.table.value = samples_table(state.samples, self.fixed_prompts)
         self.shown_warnings = diagnose(state.history)
