@@ -14,6 +14,7 @@ when asked (`recompute=True`, or the environment variable `RLHF_RECOMPUTE=1`).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -127,7 +128,7 @@ def run_ppo(profile: Profile, reward_model, config, eval_prompts: list[str], see
     """PPO from `sft` against `reward_model`; the trajectory (KL, proxy, gold) and the final evaluation."""
     policy, tok, _ = models.load_checkpoint("sft", profile.name)
     reference, _, _ = models.load_checkpoint("sft", profile.name)
-    value_model = copy_model(reward_model)
+    value_model = copy.deepcopy(reward_model)  # the critic starts as the reward model
 
     def evaluate_gold(model):
         result = evaluation.evaluate(model, tok, profile.sampling, prompts=eval_prompts, reference=reference)
@@ -142,12 +143,6 @@ def run_ppo(profile: Profile, reward_model, config, eval_prompts: list[str], see
                    "gold": r["gold"], "mean_length": s["mean_length"]}
                   for s, r in zip(state.samples, [h for h in state.history if "gold" in h])]
     return {"trajectory": trajectory, "final": trajectory[-1]}
-
-
-def copy_model(model):
-    import copy
-
-    return copy.deepcopy(model)
 
 
 # --------------------------------------------------------------------------------------------------

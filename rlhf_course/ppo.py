@@ -20,7 +20,6 @@ Deliberate simplifications: no reward whitening, no adaptive KL controller, no e
 
 from __future__ import annotations
 
-import copy
 import random
 import time
 from dataclasses import dataclass, field
@@ -189,7 +188,6 @@ def train_ppo(
     generator = torch.Generator(device=device).manual_seed(seed)
     rng = random.Random(seed)
     state = PPOState()
-    last_good = copy.deepcopy(policy.state_dict())
     start = time.perf_counter()
 
     for iteration in range(config.iterations):
@@ -284,10 +282,8 @@ def train_ppo(
             record["gold"], samples = evaluate_gold(policy)
             state.samples.append({"iteration": iteration + 1, **samples})
         state.history.append(record)
-        last_good = {k: v.detach().clone() for k, v in policy.state_dict().items()}
         if on_iteration:
             on_iteration(state)
-    del last_good
     return state
 
 
