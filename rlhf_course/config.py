@@ -167,6 +167,11 @@ PROFILES: dict[str, Profile] = {
         pretrain=PretrainConfig(steps=1500, batch_size=128, block_size=256, lr=1e-3, warmup_steps=100),
         sft=SFTConfig(epochs=2.0, batch_size=64, lr=3e-4, warmup_steps=50),
         sampling=SamplingConfig(batch_size=200),
+        # a 30x larger model takes smaller steps; rollouts are cheap on a GPU, so batches are larger
+        reward=RewardConfig(candidate_prompts=1000, epochs=2.0, batch_size=64, lr=2e-4),
+        ppo=PPOConfig(iterations=40, prompts_per_iteration=128, minibatch_size=64, lr=3e-5, value_lr=1e-4,
+                      eval_prompts=128),
+        dpo=DPOConfig(batch_size=32, lr=3e-5),
     ),
 }
 

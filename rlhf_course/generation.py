@@ -13,18 +13,15 @@ Implementation details that matter for RLHF (numbers as in `shared/notes/ppo-det
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+import math
 import warnings
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .tokenizer import chat_prompt
-
-# `past_key_values=` works on every transformers 5.x (5.24 renames it `cache=` and warns until 5.40).
-warnings.filterwarnings("ignore", message=".*past_key_values.*deprecated", category=FutureWarning)
 
 
 @dataclass
@@ -76,6 +73,100 @@ def encode_prompts(
     return encoded.input_ids, encoded.attention_mask
 
 
+class KVCacheDecoder:
+    """A Llama-style model's forward pass written out for sampling, with a static key/value cache.
+
+    It runs on the model's own modules and weights (norms, projections, MLPs, rotary frequencies), so it
+    computes the same logits as `model(...)`; what it adds is the cache, laid out as fixed slots:
+
+        keys, values: (layers, B, kv_heads, S, head_dim), S = prompt + answer length
+        slot s holds the key/value of column s (the left-padded prompt, then the answer, one slot per step)
+
+    A query at slot s attends to every filled, real (non-pad) slot ≤ s. Nothing is re-allocated while
+    sampling, which is what makes a decoding step cheap on a CPU (no cache concatenation, none of the
+    general-purpose bookkeeping of `model.forward`) and replayable as a CUDA graph on a GPU.
+    """
+
+    def __init__(self, model: PreTrainedModel, batch_size: int, max_len: int):
+        config, body = model.config, model.model
+        self.model, self.body = model, body
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        self.scaling = self.head_dim**-0.5
+        self.inv_freq = body.rotary_emb.inv_freq.float()  # rotary frequencies, as the model computes them
+        self.rope_scaling = body.rotary_emb.attention_scaling
+        weight = model.get_input_embeddings().weight
+        shape = (len(body.layers), batch_size, config.num_key_value_heads, max_len, self.head_dim)
+        self.keys = torch.zeros(shape, dtype=weight.dtype, device=weight.device)
+        self.values = torch.zeros_like(self.keys)
+        self.filled = torch.zeros(batch_size, max_len, dtype=torch.bool, device=weight.device)  # real, written slots
+        self.kv_groups = config.num_attention_heads // config.num_key_value_heads
+
+    def select_rows(self, rows: torch.Tensor, length: int) -> None:
+        """Keep only batch `rows` (in that order). Only the `length` slots written so far are copied: the
+        rest are written before they are ever read (attention only looks at `visible` slots)."""
+        for name in ("keys", "values"):
+            old = getattr(self, name)
+            new = old.new_empty(old.shape[0], len(rows), *old.shape[2:])
+            new[:, :, :, :length] = old[:, rows, :, :length]
+            setattr(self, name, new)
+        self.filled = self.filled[rows]
+
+    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, slots: torch.Tensor,
+                real: torch.Tensor, visible: int | None = None) -> torch.Tensor:
+        """Run tokens `input_ids` (B, T) at rotary positions `position_ids` (B, T), store their keys/values in
+        cache `slots` (T,), and return the logits of the last column, (B, V). `real` (B, T) marks non-pad
+        tokens. Attention looks at the first `visible` slots only (all of them when None)."""
+        B, T = input_ids.shape
+        self.filled.index_copy_(1, slots, real)
+        keys_visible = self.filled if visible is None else self.filled[:, :visible]
+        slot_ids = torch.arange(keys_visible.shape[1], device=slots.device)
+        # (B, 1, T, S): a real slot at or before the query's slot; every query may always see itself
+        can_see = (keys_visible[:, None, :] & (slot_ids[None, None, :] <= slots[None, :, None])) | (
+            slot_ids[None, None, :] == slots[None, :, None])
+        can_see = can_see[:, None]
+        freqs = position_ids[..., None].float() * self.inv_freq  # (B, T, head_dim / 2)
+        angles = torch.cat([freqs, freqs], dim=-1)[:, None]  # (B, 1, T, head_dim)
+        cos, sin = angles.cos() * self.rope_scaling, angles.sin() * self.rope_scaling
+
+        def rotate(x):  # rotary position embedding, as in the model: x·cos + rotate_half(x)·sin
+            half = x.shape[-1] // 2
+            return x * cos.to(x.dtype) + torch.cat([-x[..., half:], x[..., :half]], dim=-1) * sin.to(x.dtype)
+
+        hidden = self.body.embed_tokens(input_ids)  # (B, T, hidden)
+        for i, layer in enumerate(self.body.layers):
+            attention = layer.self_attn
+            x = layer.input_layernorm(hidden)
+            q = attention.q_proj(x).view(B, T, -1, self.head_dim).transpose(1, 2)  # (B, heads, T, head_dim)
+            k = attention.k_proj(x).view(B, T, -1, self.head_dim).transpose(1, 2)
+            v = attention.v_proj(x).view(B, T, -1, self.head_dim).transpose(1, 2)
+            q, k = rotate(q), rotate(k)
+            self.keys[i].index_copy_(2, slots, k.to(self.keys.dtype))
+            self.values[i].index_copy_(2, slots, v.to(self.values.dtype))
+            keys = self.keys[i] if visible is None else self.keys[i, :, :, :visible]
+            values = self.values[i] if visible is None else self.values[i, :, :, :visible]
+            if self.kv_groups > 1:  # grouped-query attention: each key/value head serves several query heads
+                keys, values = keys.repeat_interleave(self.kv_groups, 1), values.repeat_interleave(self.kv_groups, 1)
+            # attention written out (on a CPU, faster for one query token than the fused kernel)
+            scores = (q @ keys.transpose(2, 3).to(q.dtype)) * self.scaling  # (B, heads, T, S)
+            weights = scores.float().masked_fill(~can_see, -math.inf).softmax(-1).to(q.dtype)
+            out = weights @ values.to(q.dtype)  # (B, heads, T, head_dim)
+            hidden = hidden + attention.o_proj(out.transpose(1, 2).reshape(B, T, -1))
+            hidden = hidden + layer.mlp(layer.post_attention_layernorm(hidden))
+        return self.model.lm_head(self.body.norm(hidden[:, -1]))  # (B, V)
+
+
+def draw(logits: torch.Tensor, temperature: float, generator: torch.Generator | None):
+    """One token per row from softmax(logits / temperature), and its log-prob: `(token, logprob)`, each (B,).
+
+    Gumbel-max: argmax(log p + g) with g = −log(E), E ~ Exp(1), is an exact sample from p (no sort, no
+    cumulative sum, and no host synchronisation, so it can be captured in a CUDA graph).
+    """
+    logprobs = F.log_softmax(logits.float() / temperature, dim=-1)  # (B, V)
+    noise = torch.empty_like(logprobs).exponential_(generator=generator)
+    token = (logprobs - noise.log()).argmax(dim=-1)
+    return token, logprobs.gather(1, token[:, None]).squeeze(1)
+
+
 @torch.no_grad()
 def sample(
     model: PreTrainedModel,
@@ -86,57 +177,53 @@ def sample(
     eos_token_id: int,
     pad_token_id: int,
     generator: torch.Generator | None = None,
+    fixed_shape: bool | None = None,
 ) -> Rollout:
-    """Sample one answer per prompt from `softmax(logits / temperature)` with a KV cache."""
+    """Sample one answer per prompt from `softmax(logits / temperature)` with a static KV cache.
+
+    On a CPU, finished answers leave the batch. With `fixed_shape` (default: when the model is on a GPU) the
+    batch keeps its shape and every decoding step is the same computation on the same memory, which a GPU
+    replays as one CUDA graph: there a step is microseconds of arithmetic behind milliseconds of kernel
+    launches, and a graph launches them all at once.
+    """
     device = model.device
     prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
-    B = prompt_ids.shape[0]
+    B, P = prompt_ids.shape
     response_ids = torch.full((B, max_new_tokens), pad_token_id, dtype=torch.long, device=device)
     logprobs = torch.zeros(B, max_new_tokens, device=device)
     ended = torch.zeros(B, dtype=torch.bool, device=device)
+    decoder = KVCacheDecoder(model, B, P + max_new_tokens)
 
-    # 2. padding-aware positions for the prompt; the answer continues from the last real position.
+    # 1.–2. the left-padded prompt at padding-aware positions fills slots 0 … P-1
     positions = position_ids_from_mask(prompt_mask)
-    cache = DynamicCache()
-    out = model(
-        input_ids=prompt_ids.masked_fill(prompt_mask == 0, 0),
-        attention_mask=prompt_mask,
-        position_ids=positions,
-        past_key_values=cache,
-        use_cache=True,
-        logits_to_keep=1,
-    )
-    active = torch.arange(B, device=device)  # rows still writing, in cache order
-    attention_mask = prompt_mask
-    next_position = positions[:, -1] + 1  # (B,)
-    logits = out.logits[:, -1]  # (B, V)
-    for t in range(max_new_tokens):
-        # 3. plain sampling at a temperature; the log-prob is taken from the same distribution.
-        step_logprobs = F.log_softmax(logits.float() / temperature, dim=-1)  # (b, V)
-        token = torch.multinomial(step_logprobs.exp(), 1, generator=generator).squeeze(1)  # (b,)
-        response_ids[active, t] = token
-        logprobs[active, t] = step_logprobs.gather(1, token[:, None]).squeeze(1)
-        # 4. stop at EOS.
-        finished = token == eos_token_id
-        ended[active[finished]] = True
-        if t == max_new_tokens - 1 or finished.all():
-            break
-        # 5. finished answers leave the batch.
-        if finished.any():
-            keep = (~finished).nonzero().squeeze(1)
-            cache.batch_select_indices(keep)
-            active, token = active[keep], token[keep]
-            attention_mask, next_position = attention_mask[keep], next_position[keep]
-        attention_mask = torch.cat([attention_mask, attention_mask.new_ones(len(active), 1)], dim=1)
-        out = model(
-            input_ids=token[:, None],
-            attention_mask=attention_mask,
-            position_ids=next_position[:, None],
-            past_key_values=cache,
-            use_cache=True,
-        )
-        next_position = next_position + 1
-        logits = out.logits[:, -1]
+    logits = decoder.forward(prompt_ids.masked_fill(prompt_mask == 0, 0), positions,
+                             torch.arange(P, device=device), prompt_mask.bool(), visible=P)
+    next_position = positions[:, -1] + 1  # (B,): the answer continues from the last real position
+    if fixed_shape is None:
+        fixed_shape = device.type == "cuda"
+    if fixed_shape:
+        _decode_fixed_shape(decoder, logits, next_position, P, temperature, eos_token_id, generator,
+                                response_ids, logprobs, ended)
+    else:
+        active = torch.arange(B, device=device)  # rows still writing, in cache order
+        for t in range(max_new_tokens):
+            # 3. plain sampling at a temperature; the log-prob is taken from the same distribution.
+            token, token_logprob = draw(logits, temperature, generator)  # (b,)
+            response_ids[active, t] = token
+            logprobs[active, t] = token_logprob
+            # 4. stop at EOS.
+            finished = token == eos_token_id
+            ended[active[finished]] = True
+            if t == max_new_tokens - 1 or finished.all():
+                break
+            # 5. finished answers leave the batch.
+            if finished.any():
+                keep = (~finished).nonzero().squeeze(1)
+                decoder.select_rows(keep, P + t)
+                active, token, next_position = active[keep], token[keep], next_position[keep]
+            logits = decoder.forward(token[:, None], next_position[:, None], torch.tensor([P + t], device=device),
+                                     torch.ones(len(active), 1, dtype=torch.bool, device=device), visible=P + t + 1)
+            next_position = next_position + 1
 
     # Everything after the first EOS is padding.
     is_eos = response_ids == eos_token_id
@@ -145,6 +232,67 @@ def sample(
     response_ids = response_ids.masked_fill(after_eos, pad_token_id)
     logprobs = logprobs.masked_fill(after_eos, 0.0)
     return Rollout(prompt_ids, prompt_mask, response_ids, response_mask, logprobs, ended)
+
+
+def _decode_fixed_shape(decoder: KVCacheDecoder, logits: torch.Tensor, next_position: torch.Tensor, P: int,
+                            temperature: float, eos_token_id: int, generator: torch.Generator | None,
+                            response_ids: torch.Tensor, logprobs: torch.Tensor, ended: torch.Tensor,
+                            check_every: int = 8) -> None:
+    """Fill `response_ids`, `logprobs` and `ended` in place, one decoding step per replay of a CUDA graph
+    (on a GPU; elsewhere the same step runs eagerly).
+
+    Every tensor the step reads or writes lives at a fixed address (the graph replays the same kernels on the
+    same memory): the last token, its position, the cache slot and the answer column are counters on the
+    device that the step itself advances. Finished rows keep being computed (their tokens after EOS are cut
+    afterwards); the host only checks every `check_every` steps whether all rows have ended.
+    """
+    B, N = response_ids.shape
+    device = response_ids.device
+    token, token_logprob = draw(logits, temperature, generator)
+    response_ids[:, 0], logprobs[:, 0] = token, token_logprob
+    ended |= token == eos_token_id
+    position = next_position.clone()  # (B,)
+    slot = torch.tensor([P], device=device)  # the cache slot this step writes
+    column = torch.tensor([1], device=device)  # the answer column this step writes
+    real = torch.ones(B, 1, dtype=torch.bool, device=device)
+
+    def step():
+        logits = decoder.forward(token[:, None], position[:, None], slot, real)
+        new_token, new_logprob = draw(logits, temperature, generator)
+        token.copy_(new_token)
+        response_ids.index_copy_(1, column, new_token[:, None])
+        logprobs.index_copy_(1, column, new_logprob[:, None])
+        ended.logical_or_(new_token == eos_token_id)
+        position.add_(1), slot.add_(1), column.add_(1)
+
+    graph = torch.cuda.CUDAGraph() if device.type == "cuda" else None
+    if graph is not None and generator is not None and not hasattr(graph, "register_generator_state"):
+        graph = None  # this torch cannot replay a seeded generator inside a graph: run the steps eagerly
+    if graph is not None:
+        # Warm-up and capture run the step; keep the counters and the cache's filled-slot mask to restore.
+        # (The cache slots and answer columns they touch are rewritten by the real steps before being read.)
+        state = (token, position, slot, column, ended, decoder.filled)
+        saved = [x.clone() for x in state]
+        try:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(2):
+                    step()
+            torch.cuda.current_stream().wait_stream(side)
+            if generator is not None:
+                graph.register_generator_state(generator)
+            with torch.cuda.graph(graph):
+                step()
+        except RuntimeError as error:  # never lose a rollout over a graph: run the same steps eagerly
+            warnings.warn(f"CUDA graph capture failed ({error}); sampling without it")
+            graph = None
+        for x, value in zip(state, saved):
+            x.copy_(value)
+    for t in range(1, N):
+        if t % check_every == 0 and bool(ended.all()):
+            break
+        graph.replay() if graph is not None else step()
 
 
 @dataclass

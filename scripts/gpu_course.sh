@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole course on a lent GPU machine, in one call of the device tool (default profile: gpu):
 #   run(command="bash scripts/gpu_course.sh [PROFILE]", carry=[".whl"], timeout_s=590)
-# It installs the carried wheels the machine's image lacks (../shared/device/README.md), runs every notebook
-# headless (continuing past a failure, so one call shows everything), runs the GPU benchmarks, and writes the
-# report, the executed notebooks, the logs and the tables to $OUT.
+# It installs the carried wheels the machine's image lacks (../shared/device/README.md), runs the GPU benchmarks
+# when BENCH=1 (benchmarks/bench_gpu.py), then every notebook headless (continuing past a failure, so one call
+# shows everything), and writes the report, the executed notebooks, the logs and the tables to $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
@@ -17,12 +17,13 @@ mkdir -p "$OUT"
   date -u; python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'
 } > "$OUT/machine.txt" 2>&1
 cat "$OUT/machine.txt"
+if [ -n "${BENCH:-}" ]; then  # benchmarks first: their numbers come back even if the course runs out of time
+  timeout "${BENCH_TIMEOUT:-150}" python3 benchmarks/bench_gpu.py --profile "$PROFILE" --compile --output "" 2>&1 \
+    | tee "$OUT/bench_gpu.txt" | grep -v "it/s\]$" | tail -25
+fi
 start=$(date +%s)
 timeout "${COURSE_TIMEOUT:-480}" python3 -m rlhf_course run --profile "$PROFILE" --keep-going ${RUN_ARGS:-} 2>&1 | tee "$OUT/run.log" | grep -v "cell/s\]$"
 echo "course wall time: $(( $(date +%s) - start )) s" | tee -a "$OUT/machine.txt"
 cp "$RLHF_RUNS_DIR/$PROFILE/report.json" "$OUT/report.json" 2>/dev/null
-if [ -n "${BENCH:-}" ] && [ -f benchmarks/bench_sampler.py ]; then
-  timeout 90 python3 benchmarks/bench_sampler.py --device cuda 2>&1 | tee "$OUT/bench_sampler.txt" | tail -20
-fi
 # checkpoints are large: keep only the small files
 find "$RLHF_RUNS_DIR" -name "*.safetensors" -delete

@@ -67,3 +67,23 @@ def test_empty_and_too_long_prompts_are_clear_errors(tok, small_model):
         generation.encode_prompts(tok, [])
     with pytest.raises(ValueError, match="longer than"):
         generation.sample_answers(small_model, tok, ["word " * 400], max_new_tokens=16, progress=False)
+
+
+@pytest.mark.parametrize("fixed_shape", [False, True])
+def test_static_cache_decoder_matches_the_model_at_every_step(tok, small_model, fixed_shape):
+    # Both sampling loops (rows leave the batch / fixed shape, as replayed in a CUDA graph) must produce the
+    # log-probs a full forward pass gives, including rows that ended early.
+    ids, mask = _prompts(tok, ["Write a sad story about Tom.", "Hi", "Tell me a story about a cat."] * 3)
+    eos_bias = torch.zeros(small_model.config.vocab_size)
+    eos_bias[tok.eos_token_id] = 4.0  # some answers end early, others run on
+    handle = small_model.lm_head.register_forward_hook(lambda module, inputs, logits: logits + eos_bias)
+    try:
+        rollout = generation.sample(small_model, ids, mask, 20, 1.0, tok.eos_token_id, tok.pad_token_id,
+                                    torch.Generator().manual_seed(3), fixed_shape=fixed_shape)
+        recomputed = generation.sequence_logprobs(small_model, rollout.input_ids, rollout.attention_mask,
+                                                  ids.shape[1]) * rollout.response_mask
+    finally:
+        handle.remove()
+    lengths = rollout.lengths
+    assert lengths.min() < 20 and lengths.max() > lengths.min(), "the test needs answers of different lengths"
+    torch.testing.assert_close(rollout.logprobs, recomputed, atol=1e-4, rtol=1e-4)
