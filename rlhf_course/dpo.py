@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .config import DPOConfig
+from .reward import distinct_answers, group_by_prompt
 from .sft import IGNORE_INDEX, collate, tokenize_demonstration
 from .training import check_finite, cosine_lr, make_optimizer, set_lr, shuffled_batches
 
@@ -49,12 +50,6 @@ def answer_logprobs(model: PreTrainedModel, input_ids: torch.Tensor, attention_m
     return (token_logprobs * answer).sum(1)
 
 
-def tokenize_pairs(tokenizer: PreTrainedTokenizerBase, pairs: list[dict]) -> list[dict]:
-    """Each pair as two SFT-style examples (prompt tokens masked): `{"chosen": {...}, "rejected": {...}}`."""
-    return [{"chosen": tokenize_demonstration(tokenizer, p["prompt"], p["chosen"]),
-             "rejected": tokenize_demonstration(tokenizer, p["prompt"], p["rejected"])} for p in pairs]
-
-
 def train_dpo(
     policy: PreTrainedModel,
     reference: PreTrainedModel,
@@ -70,32 +65,35 @@ def train_dpo(
         raise ValueError(f"DPO's beta must be positive, not {config.beta}")
     device = policy.device
     reference.eval().requires_grad_(False)
-    examples = tokenize_pairs(tokenizer, pairs)
+    # The pairs of one ranking share a batch and each distinct answer goes through the models once (as for the
+    # reward model, `reward.train_reward_model`): K answers give K(K-1)/2 pairs.
+    groups = group_by_prompt(pairs)
+    prompts_per_step = max(1, round(config.batch_size * len(groups) / max(1, len(pairs))))
     optimizer = make_optimizer(policy.parameters(), config.lr)
-    total_steps = max(1, round(config.epochs * math.ceil(len(examples) / config.batch_size)))
-    batches = shuffled_batches(len(examples), config.batch_size, total_steps, seed)
+    total_steps = max(1, round(config.epochs * math.ceil(len(groups) / prompts_per_step)))
+    batches = shuffled_batches(len(groups), prompts_per_step, total_steps, seed)
     history = []
     start = time.perf_counter()
     policy.train()
-    for step, indices in enumerate(tqdm(batches, total=total_steps, desc="DPO")):
-        batch = [examples[i] for i in indices]
-        # chosen and rejected answers in one batch of 2B sequences
-        tensors = {k: v.to(device) for k, v in collate([b["chosen"] for b in batch] + [b["rejected"] for b in batch],
-                                                       tokenizer.pad_token_id).items()}
+    for step, group_indices in enumerate(tqdm(batches, total=total_steps, desc="DPO")):
+        batch = [pairs[i] for g in group_indices for i in groups[g]]
+        texts, chosen, rejected = distinct_answers(batch)
+        examples = [tokenize_demonstration(tokenizer, prompt, answer) for prompt, answer in texts]
+        tensors = {k: v.to(device) for k, v in collate(examples, tokenizer.pad_token_id).items()}
         set_lr(optimizer, lr := cosine_lr(step, total_steps, config.warmup_steps, config.lr))
         with torch.no_grad():
-            reference_logps = answer_logprobs(reference, **tensors)
+            reference_logps = answer_logprobs(reference, **tensors)  # (distinct answers,)
         policy_logps = answer_logprobs(policy, **tensors)
-        B = len(batch)
-        loss = dpo_loss(policy_logps[:B], policy_logps[B:], reference_logps[:B], reference_logps[B:], config.beta)
+        loss = dpo_loss(policy_logps[chosen], policy_logps[rejected], reference_logps[chosen],
+                        reference_logps[rejected], config.beta)
         check_finite(loss, "the DPO loss", step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
         optimizer.step()
         with torch.no_grad():
-            implicit = config.beta * (policy_logps - reference_logps)  # implicit rewards, (2B,)
-            margin = implicit[:B] - implicit[B:]
+            implicit = config.beta * (policy_logps - reference_logps)  # implicit rewards of the distinct answers
+            margin = implicit[chosen] - implicit[rejected]  # (pairs,)
         record = {"step": step, "loss": loss.item(), "margin": margin.mean().item(),
                   "accuracy": (margin > 0).float().mean().item(), "lr": lr, "elapsed_s": time.perf_counter() - start}
         history.append(record)

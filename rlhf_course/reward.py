@@ -10,6 +10,7 @@ Implementation details:
 2. The head learns 5× faster than the backbone (`head_lr_scale`): a fresh head on a trained backbone.
 3. After training the reward is normalised so that answers of `sft` score mean 0, std 1. The constants
    are stored in the checkpoint's `config.json` (`reward_mean`, `reward_std`) and `meta.json`.
+4. The pairs of one ranking share a batch and each distinct answer is scored once (InstructGPT §3.5).
 """
 
 from __future__ import annotations
@@ -90,6 +91,23 @@ def score_texts(
     return scores
 
 
+def group_by_prompt(pairs) -> list[list[int]]:
+    """Indices of `pairs` grouped by prompt (the pairs one ranking implies), in order of first appearance."""
+    groups: dict[str, list[int]] = {}
+    for i, pair in enumerate(pairs):
+        groups.setdefault(pair["prompt"], []).append(i)
+    return list(groups.values())
+
+
+def distinct_answers(batch: list[dict]) -> tuple[list[tuple[str, str]], list[int], list[int]]:
+    """The distinct (prompt, answer) texts in a batch of pairs, and where each pair's chosen and rejected
+    answers are in that list: `(texts, chosen_index, rejected_index)`."""
+    index: dict[tuple[str, str], int] = {}
+    chosen_index = [index.setdefault((p["prompt"], p["chosen"]), len(index)) for p in batch]
+    rejected_index = [index.setdefault((p["prompt"], p["rejected"]), len(index)) for p in batch]
+    return list(index), chosen_index, rejected_index
+
+
 def train_reward_model(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -105,22 +123,23 @@ def train_reward_model(
     optimizer = make_optimizer(backbone, config.lr)
     optimizer.add_param_group({"params": head, "lr": config.lr * config.head_lr_scale,
                                "lr_scale": config.head_lr_scale})  # 2. a faster head
-    steps_per_epoch = math.ceil(len(pairs) / config.batch_size)
-    total_steps = max(1, round(config.epochs * steps_per_epoch))
-    batches = shuffled_batches(len(pairs), config.batch_size, total_steps, seed)
+    # 4. All pairs from one ranking go into the same batch, and each distinct answer is scored once: a ranking
+    # of K answers gives K(K-1)/2 pairs from K forward passes instead of K(K-1) (InstructGPT, §3.5).
+    groups = group_by_prompt(pairs)
+    prompts_per_step = max(1, round(config.batch_size * len(groups) / max(1, len(pairs))))
+    total_steps = max(1, round(config.epochs * math.ceil(len(groups) / prompts_per_step)))
+    batches = shuffled_batches(len(groups), prompts_per_step, total_steps, seed)
     history = []
     model.train()
     start = time.perf_counter()
-    for step, indices in enumerate(tqdm(batches, total=total_steps, desc="reward model")):
-        batch = [pairs[i] for i in indices]
-        prompts = [p["prompt"] for p in batch]
-        # chosen and rejected answers go through the model in one batch of 2B sequences.
-        ids, mask = encode_pairs(tokenizer, prompts * 2, [p["chosen"] for p in batch] + [p["rejected"] for p in batch],
-                                 config.max_len)
+    for step, group_indices in enumerate(tqdm(batches, total=total_steps, desc="reward model")):
+        batch = [pairs[i] for g in group_indices for i in groups[g]]
+        texts, chosen_index, rejected_index = distinct_answers(batch)
+        ids, mask = encode_pairs(tokenizer, [p for p, _ in texts], [a for _, a in texts], config.max_len)
         set_lr(optimizer, lr := cosine_lr(step, total_steps, config.warmup_steps, config.lr))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            rewards = reward_scores(model, ids.to(device), mask.to(device))  # (2B,)
-        chosen, rejected = rewards[: len(batch)], rewards[len(batch) :]
+            rewards = reward_scores(model, ids.to(device), mask.to(device))  # (distinct answers,)
+        chosen, rejected = rewards[chosen_index], rewards[rejected_index]  # (pairs,)
         loss = bradley_terry_loss(chosen, rejected)
         check_finite(loss, "the reward-model loss", step)
         optimizer.zero_grad(set_to_none=True)
@@ -128,7 +147,7 @@ def train_reward_model(
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         record = {"step": step, "loss": loss.item(), "accuracy": (chosen > rejected).float().mean().item(),
-                  "lr": lr, "elapsed_s": time.perf_counter() - start}
+                  "pairs": len(batch), "lr": lr, "elapsed_s": time.perf_counter() - start}
         history.append(record)
         if on_step:
             on_step(record)

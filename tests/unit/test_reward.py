@@ -69,3 +69,14 @@ def test_training_learns_a_simple_preference(tok, reward_model):
 def test_pairwise_accuracy_leaves_out_near_ties():
     accuracy, counted = reward.pairwise_accuracy([1, 0, 5], [0, 1, 4], [0.9, 0.5, 0.50], [0.1, 0.6, 0.52])
     assert counted == 2 and accuracy == pytest.approx(1.0)
+
+
+def test_the_pairs_of_a_ranking_are_scored_once_per_distinct_answer():
+    answers = {"p1": ["a", "b", "c", "d"], "p2": ["e", "f", "g", "h"]}
+    pairs = [{"prompt": p, "chosen": ans[i], "rejected": ans[j]}
+             for p, ans in answers.items() for i in range(4) for j in range(i + 1, 4)]
+    assert [len(g) for g in reward.group_by_prompt(pairs)] == [6, 6]
+    texts, chosen_index, rejected_index = reward.distinct_answers(pairs)
+    assert len(texts) == 8  # 12 pairs, 24 answers, 8 of them distinct
+    for pair, c, r in zip(pairs, chosen_index, rejected_index):
+        assert texts[c] == (pair["prompt"], pair["chosen"]) and texts[r] == (pair["prompt"], pair["rejected"])
