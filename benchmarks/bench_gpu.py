@@ -145,6 +145,8 @@ def main():
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--compile", action="store_true", help="also time pretraining with torch.compile")
+    parser.add_argument("--only", nargs="+", choices=["sampler", "pretraining", "ppo"],
+                        default=["sampler", "pretraining", "ppo"], help="which benchmarks to run")
     parser.add_argument("--output", default="gpu.md", help="file under benchmarks/results/ ('' = none)")
     args = parser.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = True
@@ -156,22 +158,25 @@ def main():
         num_heads=profile.model.num_heads, intermediate_size=profile.model.intermediate_size),
         max_seq_len=profile.model.max_seq_len).to(device, torch.bfloat16)
     sections = []
-    sections.append(common.table(
-        ["batch × new tokens", "sample tok/s", "generate tok/s", "ratio", "sample s", "generate s",
-         "sample ms/step"],
-        bench_sampler(bf16_model, tokenizer, args.batch, args.new_tokens, args.repetitions)))
+    if "sampler" in args.only:
+        sections.append(common.table(
+            ["batch × new tokens", "sample tok/s", "generate tok/s", "ratio", "sample s", "generate s",
+             "sample ms/step"],
+            bench_sampler(bf16_model, tokenizer, args.batch, args.new_tokens, args.repetitions)))
+        print(sections[-1])
     del bf16_model
-    rows = bench_pretraining(profile, tokenizer, compile_model=False)
-    ppo_rows = bench_ppo(profile, tokenizer)
-    if args.compile:  # last: compiling takes a while, and a time-out here loses nothing else
-        print("\n\n".join(sections))
+    rows = bench_pretraining(profile, tokenizer, compile_model=False) if "pretraining" in args.only else []
+    ppo_rows = bench_ppo(profile, tokenizer) if "ppo" in args.only else []
+    if args.compile and "pretraining" in args.only:  # last: compiling takes a while; a time-out loses nothing else
         try:
             rows += bench_pretraining(profile, tokenizer, compile_model=True)
         except Exception as error:  # report, don't lose the other numbers
             print(f"torch.compile failed: {type(error).__name__}: {str(error)[:300]}")
-    sections.append(common.table(["pretraining", "params", "batch × block", "tokens/s", "MFU", "ms/step",
-                                  "warm-up s (3 steps)"], rows))
-    sections.append(common.table(["PPO iteration", "median s", "first s"], ppo_rows))
+    if rows:
+        sections.append(common.table(["pretraining", "params", "batch × block", "tokens/s", "MFU", "ms/step",
+                                      "warm-up s (3 steps)"], rows))
+    if ppo_rows:
+        sections.append(common.table(["PPO iteration", "median s", "first s"], ppo_rows))
     text = "\n\n".join(sections)
     print(text)
     if args.output:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
 from dataclasses import dataclass, field
 
 import torch
@@ -157,14 +158,16 @@ class KVCacheDecoder:
         return self.model.lm_head(self.body.norm(hidden[:, -1]))  # (B, V)
 
 
-def draw(logits: torch.Tensor, temperature: float, generator: torch.Generator | None):
+def draw(logits: torch.Tensor, temperature: float, generator: torch.Generator | None = None,
+         noise: torch.Tensor | None = None):
     """One token per row from softmax(logits / temperature), and its log-prob: `(token, logprob)`, each (B,).
 
-    Gumbel-max: argmax(log p + g) with g = −log(E), E ~ Exp(1), is an exact sample from p (no sort, no
-    cumulative sum, and no host synchronisation, so it can be captured in a CUDA graph).
+    Gumbel-max: argmax(log p − log E) with E ~ Exp(1) is an exact sample from p (no sort, no cumulative sum,
+    no host synchronisation). `noise` (B, V) is E drawn in advance; without it, E comes from `generator`.
     """
     logprobs = F.log_softmax(logits.float() / temperature, dim=-1)  # (B, V)
-    noise = torch.empty_like(logprobs).exponential_(generator=generator)
+    if noise is None:
+        noise = torch.empty_like(logprobs).exponential_(generator=generator)
     token = (logprobs - noise.log()).argmax(dim=-1)
     return token, logprobs.gather(1, token[:, None]).squeeze(1)
 
@@ -185,47 +188,20 @@ def sample(
 
     On a CPU, finished answers leave the batch. With `fixed_shape` (default: when the model is on a GPU) the
     batch keeps its shape and every decoding step is the same computation on the same memory, which a GPU
-    replays as one CUDA graph: there a step is microseconds of arithmetic behind milliseconds of kernel
-    launches, and a graph launches them all at once.
+    records once as a CUDA graph and replays: there a step is microseconds of arithmetic behind milliseconds
+    of kernel launches, and a graph launches them all at once (see `FixedShapeDecoding`).
     """
     device = model.device
     prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
-    B, P = prompt_ids.shape
-    response_ids = torch.full((B, max_new_tokens), pad_token_id, dtype=torch.long, device=device)
-    logprobs = torch.zeros(B, max_new_tokens, device=device)
-    ended = torch.zeros(B, dtype=torch.bool, device=device)
-    decoder = KVCacheDecoder(model, B, P + max_new_tokens)
-
-    # 1.–2. the left-padded prompt at padding-aware positions fills slots 0 … P-1
-    positions = position_ids_from_mask(prompt_mask)
-    logits = decoder.forward(prompt_ids.masked_fill(prompt_mask == 0, 0), positions,
-                             torch.arange(P, device=device), prompt_mask.bool(), visible=P)
-    next_position = positions[:, -1] + 1  # (B,): the answer continues from the last real position
     if fixed_shape is None:
         fixed_shape = device.type == "cuda"
     if fixed_shape:
-        _decode_fixed_shape(decoder, logits, next_position, P, temperature, eos_token_id, generator,
-                                response_ids, logprobs, ended)
+        response_ids, logprobs, ended = FixedShapeDecoding.get(
+            model, prompt_ids.shape[0], prompt_ids.shape[1], max_new_tokens, temperature, eos_token_id
+        ).run(prompt_ids, prompt_mask, generator)
     else:
-        active = torch.arange(B, device=device)  # rows still writing, in cache order
-        for t in range(max_new_tokens):
-            # 3. plain sampling at a temperature; the log-prob is taken from the same distribution.
-            token, token_logprob = draw(logits, temperature, generator)  # (b,)
-            response_ids[active, t] = token
-            logprobs[active, t] = token_logprob
-            # 4. stop at EOS.
-            finished = token == eos_token_id
-            ended[active[finished]] = True
-            if t == max_new_tokens - 1 or finished.all():
-                break
-            # 5. finished answers leave the batch.
-            if finished.any():
-                keep = (~finished).nonzero().squeeze(1)
-                decoder.select_rows(keep, P + t)
-                active, token, next_position = active[keep], token[keep], next_position[keep]
-            logits = decoder.forward(token[:, None], next_position[:, None], torch.tensor([P + t], device=device),
-                                     torch.ones(len(active), 1, dtype=torch.bool, device=device), visible=P + t + 1)
-            next_position = next_position + 1
+        response_ids, logprobs, ended = _decode_shrinking(model, prompt_ids, prompt_mask, max_new_tokens,
+                                                          temperature, eos_token_id, generator)
 
     # Everything after the first EOS is padding.
     is_eos = response_ids == eos_token_id
@@ -239,65 +215,143 @@ def sample(
                    ended)
 
 
-def _decode_fixed_shape(decoder: KVCacheDecoder, logits: torch.Tensor, next_position: torch.Tensor, P: int,
-                            temperature: float, eos_token_id: int, generator: torch.Generator | None,
-                            response_ids: torch.Tensor, logprobs: torch.Tensor, ended: torch.Tensor,
-                            check_every: int = 8) -> None:
-    """Fill `response_ids`, `logprobs` and `ended` in place, one decoding step per replay of a CUDA graph
-    (on a GPU; elsewhere the same step runs eagerly).
+def _decode_shrinking(model, prompt_ids, prompt_mask, max_new_tokens, temperature, eos_token_id, generator):
+    """The CPU loop: finished answers leave the batch. Returns `(response_ids, logprobs, ended)`."""
+    device = prompt_ids.device
+    B, P = prompt_ids.shape
+    response_ids = torch.zeros(B, max_new_tokens, dtype=torch.long, device=device)
+    logprobs = torch.zeros(B, max_new_tokens, device=device)
+    ended = torch.zeros(B, dtype=torch.bool, device=device)
+    decoder = KVCacheDecoder(model, B, P + max_new_tokens)
+    # 1.–2. the left-padded prompt at padding-aware positions fills slots 0 … P-1
+    positions = position_ids_from_mask(prompt_mask)
+    logits = decoder.forward(prompt_ids.masked_fill(prompt_mask == 0, 0), positions,
+                             torch.arange(P, device=device), prompt_mask.bool(), visible=P)
+    next_position = positions[:, -1] + 1  # (B,): the answer continues from the last real position
+    active = torch.arange(B, device=device)  # rows still writing, in cache order
+    for t in range(max_new_tokens):
+        # 3. plain sampling at a temperature; the log-prob is taken from the same distribution.
+        token, token_logprob = draw(logits, temperature, generator)  # (b,)
+        response_ids[active, t] = token
+        logprobs[active, t] = token_logprob
+        # 4. stop at EOS.
+        finished = token == eos_token_id
+        ended[active[finished]] = True
+        if t == max_new_tokens - 1 or finished.all():
+            break
+        # 5. finished answers leave the batch.
+        if finished.any():
+            keep = (~finished).nonzero().squeeze(1)
+            decoder.select_rows(keep, P + t)
+            active, token, next_position = active[keep], token[keep], next_position[keep]
+        logits = decoder.forward(token[:, None], next_position[:, None], torch.tensor([P + t], device=device),
+                                 torch.ones(len(active), 1, dtype=torch.bool, device=device), visible=P + t + 1)
+        next_position = next_position + 1
+    return response_ids, logprobs, ended
 
-    Every tensor the step reads or writes lives at a fixed address (the graph replays the same kernels on the
-    same memory): the last token, its position, the cache slot and the answer column are counters on the
-    device that the step itself advances. Finished rows keep being computed (their tokens after EOS are cut
-    afterwards); the host only checks every `check_every` steps whether all rows have ended.
+
+class FixedShapeDecoding:
+    """Decoding for one shape (batch B, prompt length P, N new tokens) on buffers that never move, so that a
+    GPU can record a decoding step once as a CUDA graph and replay it for every step of every later call with
+    the same shape (PPO samples the same batch size each iteration; prompts are left-padded to a multiple of
+    8 so that few prompt lengths occur). On a CPU the same step runs eagerly.
+
+    Everything a step reads or writes is a buffer here: the last token, its position, the cache slot and the
+    answer column are counters on the device that the step itself advances, and the randomness of every step
+    (the Gumbel-max noise, N × B × V) is drawn from the caller's generator before the first step. Finished
+    rows keep being computed (their tokens after EOS are cut afterwards); the host only checks every
+    `check_every` steps whether all rows have ended.
     """
-    B, N = response_ids.shape
-    device = response_ids.device
-    token, token_logprob = draw(logits, temperature, generator)
-    response_ids[:, 0], logprobs[:, 0] = token, token_logprob
-    ended |= token == eos_token_id
-    position = next_position.clone()  # (B,)
-    slot = torch.tensor([P], device=device)  # the cache slot this step writes
-    column = torch.tensor([1], device=device)  # the answer column this step writes
-    real = torch.ones(B, 1, dtype=torch.bool, device=device)
 
-    def step():
-        logits = decoder.forward(token[:, None], position[:, None], slot, real)
-        new_token, new_logprob = draw(logits, temperature, generator)
-        token.copy_(new_token)
-        response_ids.index_copy_(1, column, new_token[:, None])
-        logprobs.index_copy_(1, column, new_logprob[:, None])
-        ended.logical_or_(new_token == eos_token_id)
-        position.add_(1), slot.add_(1), column.add_(1)
+    _instances: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> {shape: FixedShapeDecoding}
+    keep = 4  # shapes kept per model (each holds a KV cache of B × (P + N) slots)
 
-    graph = torch.cuda.CUDAGraph() if device.type == "cuda" else None
-    if graph is not None and generator is not None and not hasattr(graph, "register_generator_state"):
-        graph = None  # this torch cannot replay a seeded generator inside a graph: run the steps eagerly
-    if graph is not None:
-        # Warm-up and capture run the step; keep the counters and the cache's filled-slot mask to restore.
-        # (The cache slots and answer columns they touch are rewritten by the real steps before being read.)
-        state = (token, position, slot, column, ended, decoder.filled)
+    @classmethod
+    def get(cls, model, batch_size, prompt_len, max_new_tokens, temperature, eos_token_id) -> FixedShapeDecoding:
+        P = -(-prompt_len // 8) * 8
+        key = (batch_size, P, max_new_tokens, temperature, eos_token_id, model.get_input_embeddings().weight.dtype)
+        shapes = cls._instances.setdefault(model, {})
+        if key not in shapes:
+            while len(shapes) >= cls.keep:
+                shapes.pop(next(iter(shapes)))
+            shapes[key] = cls(model, *key[:5])
+        return shapes[key]
+
+    def __init__(self, model, batch_size, prompt_len, max_new_tokens, temperature, eos_token_id):
+        B, P, N = batch_size, prompt_len, max_new_tokens
+        device = model.device
+        self.P, self.N, self.temperature, self.eos_token_id = P, N, temperature, eos_token_id
+        self.decoder = KVCacheDecoder(model, B, P + N)
+        self.noise = torch.empty(N, B, model.get_output_embeddings().out_features, device=device)
+        self.response_ids = torch.zeros(B, N, dtype=torch.long, device=device)
+        self.logprobs = torch.zeros(B, N, device=device)
+        self.ended = torch.zeros(B, dtype=torch.bool, device=device)
+        self.token = torch.zeros(B, dtype=torch.long, device=device)
+        self.position = torch.zeros(B, dtype=torch.long, device=device)
+        self.slot = torch.tensor([P], device=device)  # the cache slot the next step writes
+        self.column = torch.tensor([1], device=device)  # the answer column the next step writes
+        self.real = torch.ones(B, 1, dtype=torch.bool, device=device)
+        self.graph = None
+
+    def step(self) -> None:
+        logits = self.decoder.forward(self.token[:, None], self.position[:, None], self.slot, self.real)
+        noise = self.noise.index_select(0, self.column).squeeze(0)
+        token, token_logprob = draw(logits, self.temperature, noise=noise)
+        self.token.copy_(token)
+        self.response_ids.index_copy_(1, self.column, token[:, None])
+        self.logprobs.index_copy_(1, self.column, token_logprob[:, None])
+        self.ended.logical_or_(token == self.eos_token_id)
+        self.position.add_(1), self.slot.add_(1), self.column.add_(1)
+
+    def capture(self) -> None:
+        """Record `step` as a CUDA graph. Warm-up and capture run the step, so the counters and the cache's
+        filled-slot mask are restored after (the slots and columns they touched are rewritten before read)."""
+        state = (self.token, self.position, self.slot, self.column, self.ended, self.decoder.filled)
         saved = [x.clone() for x in state]
+        graph = torch.cuda.CUDAGraph()
         try:
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
                 for _ in range(2):
-                    step()
+                    self.step()
             torch.cuda.current_stream().wait_stream(side)
-            if generator is not None:
-                graph.register_generator_state(generator)
             with torch.cuda.graph(graph):
-                step()
-        except RuntimeError as error:  # never lose a rollout over a graph: run the same steps eagerly
+                self.step()
+            self.graph = graph
+        except RuntimeError as error:  # never lose a rollout over a graph: the same steps run eagerly
             warnings.warn(f"CUDA graph capture failed ({error}); sampling without it")
-            graph = None
+            self.graph = False
         for x, value in zip(state, saved):
             x.copy_(value)
-    for t in range(1, N):
-        if t % check_every == 0 and bool(ended.all()):
-            break
-        graph.replay() if graph is not None else step()
+
+    def run(self, prompt_ids, prompt_mask, generator=None, check_every: int = 8):
+        """Sample for a left-padded batch: `(response_ids, logprobs, ended)` (B, N), (B, N), (B,)."""
+        extra = self.P - prompt_ids.shape[1]  # more left padding up to the bucketed prompt length
+        prompt_ids = F.pad(prompt_ids, (extra, 0))
+        prompt_mask = F.pad(prompt_mask, (extra, 0))
+        self.decoder.filled.zero_()
+        self.noise.exponential_(generator=generator)
+        # 1.–2. the left-padded prompt at padding-aware positions fills slots 0 … P-1
+        positions = position_ids_from_mask(prompt_mask)
+        logits = self.decoder.forward(prompt_ids.masked_fill(prompt_mask == 0, 0), positions,
+                                      torch.arange(self.P, device=prompt_ids.device), prompt_mask.bool(),
+                                      visible=self.P)
+        # 3. the first answer token; the steps write the rest
+        token, token_logprob = draw(logits, self.temperature, noise=self.noise[0])
+        self.token.copy_(token)
+        self.response_ids[:, 0], self.logprobs[:, 0] = token, token_logprob
+        self.ended.copy_(token == self.eos_token_id)
+        self.position.copy_(positions[:, -1] + 1)
+        self.slot.fill_(self.P)
+        self.column.fill_(1)
+        if self.graph is None and prompt_ids.is_cuda and self.N > 3:
+            self.capture()
+        for t in range(1, self.N):
+            if t % check_every == 0 and bool(self.ended.all()):  # 4. stop when every answer has ended
+                break
+            self.graph.replay() if self.graph else self.step()
+        return self.response_ids.clone(), self.logprobs.clone(), self.ended.clone()
 
 
 @dataclass

@@ -77,13 +77,17 @@ def test_static_cache_decoder_matches_the_model_at_every_step(tok, small_model, 
     eos_bias = torch.zeros(small_model.config.vocab_size)
     eos_bias[tok.eos_token_id] = 4.0  # some answers end early, others run on
     handle = small_model.lm_head.register_forward_hook(lambda module, inputs, logits: logits + eos_bias)
+    generator = torch.Generator().manual_seed(3)
     try:
-        rollout = generation.sample(small_model, ids, mask, 20, 1.0, tok.eos_token_id, tok.pad_token_id,
-                                    torch.Generator().manual_seed(3), fixed_shape=fixed_shape)
-        recomputed = generation.sequence_logprobs(small_model, rollout.input_ids, rollout.attention_mask,
-                                                  ids.shape[1]) * rollout.response_mask
+        # twice: the second call reuses the fixed-shape buffers (and, on a GPU, the recorded graph)
+        for prompts in (ids, ids.flip(0)):
+            prompt_mask = mask if prompts is ids else mask.flip(0)
+            rollout = generation.sample(small_model, prompts, prompt_mask, 20, 1.0, tok.eos_token_id,
+                                        tok.pad_token_id, generator, fixed_shape=fixed_shape)
+            recomputed = generation.sequence_logprobs(small_model, rollout.input_ids, rollout.attention_mask,
+                                                      ids.shape[1]) * rollout.response_mask
+            lengths = rollout.lengths
+            assert lengths.min() < 20 and lengths.max() > lengths.min(), "the test needs answers of different lengths"
+            torch.testing.assert_close(rollout.logprobs, recomputed, atol=1e-4, rtol=1e-4)
     finally:
         handle.remove()
-    lengths = rollout.lengths
-    assert lengths.min() < 20 and lengths.max() > lengths.min(), "the test needs answers of different lengths"
-    torch.testing.assert_close(rollout.logprobs, recomputed, atol=1e-4, rtol=1e-4)
