@@ -46,13 +46,14 @@ class PretrainConfig:
     warmup_steps: int = 30
     weight_decay: float = 0.1
     heldout_documents: int = 500  # corpus documents kept out of training for the held-out loss
+    compile: bool = False  # torch.compile the training forward pass (GPU: 2.2x the tokens/s, ~30 s to compile)
 
 
 @dataclass(frozen=True)
 class SFTConfig:
     """Supervised fine-tuning on demonstrations (notebook 02)."""
 
-    epochs: float = 2.0
+    epochs: float = 3.0  # 2 left the tiny model copying the requested animal and place only 27% / 7% of the time
     batch_size: int = 16
     lr: float = 2e-3
     warmup_steps: int = 20
@@ -78,8 +79,8 @@ class RewardConfig:
     answers_per_prompt: int = 4  # K answers per prompt, ranked best to worst
     annotator_temperature: float = 0.05  # noise of the simulated gold annotator (see feedback.GoldAnnotator)
     heldout_prompts: int = 200  # test prompts for held-out accuracy (pairs of two sft answers)
-    epochs: float = 1.5
-    batch_size: int = 32  # preference pairs per step
+    epochs: float = 2.5
+    batch_size: int = 64  # preference pairs per step (whole rankings: ≈ 10 prompts × 6 pairs)
     lr: float = 5e-4
     head_lr_scale: float = 5.0
     warmup_steps: int = 10
@@ -164,7 +165,8 @@ PROFILES: dict[str, Profile] = {
         expected_minutes={"00": 0.2, "01": 1.0, "02": 0.5, "03": 0.7, "04": 1.2, "05": 2.5, "06": 0.5},
         model=ModelConfig(hidden_size=512, num_layers=8, num_heads=8, intermediate_size=2048, max_seq_len=256),
         world=WorldConfig(corpus_documents=200_000, demonstrations=20_000),
-        pretrain=PretrainConfig(steps=1500, batch_size=128, block_size=256, lr=1e-3, warmup_steps=100),
+        pretrain=PretrainConfig(steps=1500, batch_size=128, block_size=256, lr=1e-3, warmup_steps=100,
+                                compile=True),
         sft=SFTConfig(epochs=2.0, batch_size=64, lr=3e-4, warmup_steps=50),
         sampling=SamplingConfig(batch_size=200),
         # a 30x larger model takes smaller steps; rollouts are cheap on a GPU, so batches are larger

@@ -665,11 +665,20 @@ def simulate_rankings(annotator: GoldAnnotator, items: list[dict], store: Prefer
     """Rank each item `{"prompt", "answers", "checkpoint"}` with `annotator` into `store`.
 
     Items the store has already ranked are left as they are (re-running a notebook adds nothing twice).
+    A file that ranks other answers (an earlier run's candidates) is renamed aside and a new one started.
     Returns the records written. The store must be a simulated one (`simulated_store`), so simulated
     rankings never mix into people's files.
     """
     if not store.source.startswith("simulated:"):
         raise ValueError(f"{store} is a {store.source!r} store; use simulated_store(annotator, folder)")
+    current = {item_key(item["prompt"], item["answers"]) for item in items}
+    if any(item_key(r["prompt"], r["answers"]) not in current for r in store.records() if "ranking" in r):
+        # The file ranks answers that are not among these items: an earlier run's candidates (notebook 02
+        # was re-run, say). Training on both would mix two checkpoints' answers, so this annotator starts a
+        # new file; the old one stays beside it, renamed so that no loader reads it.
+        aside = store.path.with_name(f"{store.path.name}.replaced-{datetime.now():%Y%m%d-%H%M%S-%f}")
+        store.path.rename(aside)
+        store.__init__(store.folder, store.annotator, store.source)
     written = []
     for item in items:
         prompt, answers = item["prompt"], item["answers"]

@@ -449,6 +449,18 @@ def test_simulate_rankings_into_a_store(tmp_path):
         simulate_rankings(annotator, ITEMS[:1], PreferenceStore(tmp_path, "ana"))
 
 
+def test_simulated_rankings_of_an_earlier_run_are_set_aside_not_mixed_in(tmp_path):
+    # Notebook 02 re-run → new SFT answers → notebook 03 ranks new items: the old file must not be trained on.
+    annotator = GoldAnnotator(temperature=0.05, seed=1)
+    store = simulated_store(annotator, tmp_path)
+    simulate_rankings(annotator, ITEMS[:20], store)
+    assert len(simulate_rankings(annotator, ITEMS[20:30], store)) == 10
+    dataset, problems = load_preferences(tmp_path)
+    assert problems == [] and len(dataset) == 10 * 6
+    (aside,) = tmp_path.glob("gold.jsonl.replaced-*")
+    assert len(lines(aside)) == 20  # kept beside, not deleted
+
+
 def test_simulated_preferences_live_under_runs(monkeypatch, tmp_path):
     monkeypatch.setenv("RLHF_RUNS_DIR", str(tmp_path))
     assert simulated_preferences_dir("tiny") == tmp_path / "tiny" / "preferences"
