@@ -104,11 +104,29 @@ def make_pairs(n: int) -> list[dict]:
              "rejected": demos[2 * i + 1]["response"]} for i in range(n)]
 
 
+def make_ranking_pairs(n: int, k: int = 4) -> list[dict]:
+    """About n pairs as the course makes them (notebook 03): K answers per prompt ranked, every pair of a
+    ranking a preference pair (K(K-1)/2 per prompt), the earlier-ranked answer chosen."""
+    from rlhf_course.world import make_demonstrations
+
+    per_prompt = k * (k - 1) // 2
+    demos = make_demonstrations(k * -(-n // per_prompt), seed=1)
+    pairs = []
+    for first in range(0, len(demos), k):
+        answers = [d["response"] for d in demos[first : first + k]]
+        pairs += [{"prompt": demos[first]["prompt"], "chosen": answers[i], "rejected": answers[j]}
+                  for i in range(k) for j in range(i + 1, k)]
+    return pairs[:n]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(MODELS), default="tiny")
     parser.add_argument("--pairs", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--data", choices=["pairs", "rankings"], default="pairs",
+                        help="independent pairs (one per prompt), or the course's data: all pairs of rankings "
+                             "of 4 answers (6 per prompt; ours scores each distinct answer once)")
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads in each process (see common)")
     parser.add_argument("--no-trl-defaults", action="store_true", help="skip the gradient-checkpointing TRL arm")
@@ -127,7 +145,7 @@ def main():
     common.set_threads(args.threads)
     tokenizer = common.make_tokenizer()
     base = common.make_model(tokenizer, MODELS[args.model])
-    pairs = make_pairs(args.pairs)
+    pairs = make_pairs(args.pairs) if args.data == "pairs" else make_ranking_pairs(args.pairs)
     config = RewardConfig(epochs=1.0, batch_size=args.batch_size)
 
     with tempfile.TemporaryDirectory(prefix="bench-reward-") as tmp:
@@ -176,12 +194,13 @@ def main():
                "activation checkpointing", "ours faster by"]
     text = common.table(headers, rows)
     print(text)
-    output = args.output if args.output is not None else f"reward_{args.model}.md"
+    output = args.output if args.output is not None else \
+        f"reward_{args.model}{'_rankings' if args.data == 'rankings' else ''}.md"
     if output:
         header = common.machine_header("Reward-model training: rlhf_course vs TRL RewardTrainer", {
             "model": f"untrained Llama ({args.model}: {MODELS[args.model]}) + scalar head, "
                      f"{common.count_parameters(model):,} parameters, fp32, CPU",
-            "workload": f"{len(pairs)} pairs, {args.batch_size} pairs per step, 1 epoch, "
+            "workload": f"{len(pairs)} pairs ({args.data}), {args.batch_size} pairs per step, 1 epoch, "
                         f"{args.repetitions} interleaved repetitions per arm after one warm-up each, medians",
             "environment (ours)": common.environment_info(torch),
             "environment (TRL worker)": worker.info,

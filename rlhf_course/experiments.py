@@ -1,8 +1,10 @@
 """The experiments of notebook 05 (the limits of RLHF), cached because each trains several models.
 
 Each experiment is a function of the profile that returns plain numbers and stores them as JSON under
-`runs/<profile>/cache/<name>.json`. `cached(name, compute)` recomputes only when the file is missing or
-when asked (`recompute=True`, or the environment variable `RLHF_RECOMPUTE=1`).
+`runs/<profile>/cache/<name>.json`. `cached(name, compute)` recomputes only when the file is missing, was
+computed from another `sft` checkpoint or other candidates, or when asked (`recompute=True`, or the
+environment variable `RLHF_RECOMPUTE=1`). Their PPO runs use `experiment_ppo`: notebook 04's settings with
+one minibatch of rollouts per iteration, half the work of an iteration of notebook 04.
 
 - `overoptimisation`: PPO with a weak KL penalty for many iterations against a reward model trained on
   few labels; proxy reward and gold score along the way, against KL from SFT (Gao et al. 2022).
@@ -35,16 +37,29 @@ def cache_dir(profile_name: str) -> Path:
     return models.runs_dir(profile_name) / "cache"
 
 
+def experiment_inputs(profile_name: str) -> dict:
+    """What every experiment is computed from: the `sft` checkpoint and notebook 03's candidate answers."""
+    candidates = cache_dir(profile_name) / CANDIDATES_FILE
+    return {"sft": models.read_meta("sft", profile_name).get("created"),
+            "candidates": candidates.stat().st_mtime if candidates.exists() else None}
+
+
 def cached(profile_name: str, name: str, compute, recompute: bool = False) -> dict:
-    """`compute()` once; afterwards its JSON result from `runs/<profile>/cache/<name>.json`."""
+    """`compute()` once; afterwards its JSON result from `runs/<profile>/cache/<name>.json`, as long as it was
+    computed from the same `sft` checkpoint and candidates (re-running notebook 02 or 03 makes it stale)."""
     path = cache_dir(profile_name) / f"{name}.json"
+    inputs = experiment_inputs(profile_name)
     if path.exists() and not recompute and os.environ.get("RLHF_RECOMPUTE") != "1":
         result = json.loads(path.read_text())
-        print(f"{name}: loaded from {path} (computed in {result.get('wall_s', '?')} s; pass recompute=True to redo)")
-        return result
+        if result.get("inputs") == inputs:
+            print(f"{name}: loaded from {path} (computed in {result.get('wall_s', '?')} s; pass recompute=True "
+                  "to redo)")
+            return result
+        print(f"{name}: the cached result was computed from an older sft checkpoint or candidates; recomputing")
     start = time.perf_counter()
     result = compute()
     result["wall_s"] = round(time.perf_counter() - start, 1)
+    result["inputs"] = inputs
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1))
     print(f"{name}: computed in {result['wall_s']} s, saved to {path}")
@@ -84,32 +99,36 @@ def rank_pairs(annotator, items: list[dict]) -> list[dict]:
 
 
 def heldout_accuracy(reward_model, tokenizer, heldout: dict) -> float:
-    """Pairwise accuracy against the gold judge on fixed held-out pairs of SFT answers."""
-    a = reward.score_texts(reward_model, tokenizer, heldout["prompts"], heldout["a"])
-    b = reward.score_texts(reward_model, tokenizer, heldout["prompts"], heldout["b"])
-    return reward.pairwise_accuracy(a, b, heldout["gold_a"], heldout["gold_b"])[0]
+    """Pairwise accuracy against the gold judge on the fixed held-out SFT answers (all pairs of a prompt's
+    answers whose gold scores differ by at least 0.05, as in notebook 03)."""
+    rewards = reward.score_texts(reward_model, tokenizer, heldout["prompts"], heldout["answers"])
+    a, b = heldout["pairs"]
+    return reward.pairwise_accuracy([rewards[i] for i in a], [rewards[j] for j in b],
+                                    [heldout["gold"][i] for i in a], [heldout["gold"][j] for j in b])[0]
 
 
 def reward_length_correlation(reward_model, tokenizer, heldout: dict) -> float:
     """Pearson correlation of the reward with the answer's length in words, on the held-out SFT answers."""
     import numpy as np
 
-    answers = heldout["a"] + heldout["b"]
-    rewards = reward.score_texts(reward_model, tokenizer, heldout["prompts"] * 2, answers)
-    return float(np.corrcoef(rewards, [len(a.split()) for a in answers])[0, 1])
+    rewards = reward.score_texts(reward_model, tokenizer, heldout["prompts"], heldout["answers"])
+    return float(np.corrcoef(rewards, [len(a.split()) for a in heldout["answers"]])[0, 1])
 
 
-def heldout_pairs(profile: Profile, n_prompts: int = 100, seed: int = 17) -> dict:
-    """Two SFT answers to each of `n_prompts` test prompts, with their gold scores."""
+def heldout_pairs(profile: Profile, n_prompts: int = 200, per_prompt: int = 4, seed: int = 17) -> dict:
+    """`per_prompt` SFT answers to each of `n_prompts` test prompts, with their gold scores, and the index
+    pairs `(a, b)` of every two answers to the same prompt. Flat lists: prompt i's answers are rows
+    i·per_prompt … (i+1)·per_prompt − 1."""
     from .generation import sample_answers
 
     sft_model, tok, _ = models.load_checkpoint("sft", profile.name)
-    prompts = world.make_prompts(n_prompts, "test", seed=seed)
-    answers = sample_answers(sft_model, tok, [p for p in prompts for _ in range(2)],
-                             profile.sampling.max_new_tokens, seed=seed, progress=False).texts
-    a, b = answers[0::2], answers[1::2]
-    return {"prompts": prompts, "a": a, "b": b, "gold_a": [world.gold_score(p, x) for p, x in zip(prompts, a)],
-            "gold_b": [world.gold_score(p, x) for p, x in zip(prompts, b)]}
+    prompts = [p for p in world.make_prompts(n_prompts, "test", seed=seed) for _ in range(per_prompt)]
+    answers = sample_answers(sft_model, tok, prompts, profile.sampling.max_new_tokens, seed=seed,
+                             batch_size=profile.sampling.batch_size, progress=False).texts
+    pairs = [(g + i, g + j) for g in range(0, len(prompts), per_prompt)
+             for i in range(per_prompt) for j in range(i + 1, per_prompt)]
+    return {"prompts": prompts, "answers": answers, "gold": [world.gold_score(p, x) for p, x in zip(prompts, answers)],
+            "pairs": tuple(zip(*pairs))}
 
 
 def train_reward_on(profile: Profile, pairs: list[dict], items: list[dict], seed: int = 0):
@@ -145,6 +164,13 @@ def run_ppo(profile: Profile, reward_model, config, eval_prompts: list[str], see
     return {"trajectory": trajectory, "final": trajectory[-1]}
 
 
+def experiment_ppo(profile: Profile, iterations: int, eval_every: int | None = None, **changes):
+    """Notebook 04's PPO settings made lighter for an experiment: one minibatch of rollouts per iteration
+    (half the sampling and half the updates of an iteration of notebook 04), `iterations` of them."""
+    return dataclasses.replace(profile.ppo, iterations=iterations, prompts_per_iteration=profile.ppo.minibatch_size,
+                               eval_every=eval_every or iterations, **changes)
+
+
 # --------------------------------------------------------------------------------------------------
 # The experiments
 # --------------------------------------------------------------------------------------------------
@@ -158,8 +184,8 @@ def overoptimisation(profile: Profile) -> dict:
     few = rng.sample(items, max(40, len(items) // 8))
     pairs = rank_pairs(feedback.GoldAnnotator(temperature=0.1, seed=3), few)
     reward_model, _ = train_reward_on(profile, pairs, items)
-    config = dataclasses.replace(profile.ppo, kl_coef=profile.ppo.kl_coef / 10,
-                                 iterations=max(9, profile.ppo.iterations * 3 // 4), lr=profile.ppo.lr * 2, eval_every=3)
+    config = experiment_ppo(profile, max(9, profile.ppo.iterations * 3 // 4), eval_every=3,
+                            kl_coef=profile.ppo.kl_coef / 10, lr=profile.ppo.lr * 2)
     eval_prompts = world.make_prompts(profile.ppo.eval_prompts, "test", seed=11)
     result = run_ppo(profile, reward_model, config, eval_prompts)
     return {"n_pairs": len(pairs), "kl_coef": config.kl_coef, "iterations": config.iterations, **result}
@@ -174,9 +200,8 @@ def biased_annotators(profile: Profile) -> dict:
     """
     items = load_candidates(profile.name)[: profile.reward.candidate_prompts // 2]
     eval_prompts = world.make_prompts(profile.ppo.eval_prompts, "test", seed=11)
-    heldout = heldout_pairs(profile)
-    config = dataclasses.replace(profile.ppo, iterations=max(4, profile.ppo.iterations // 2),
-                                 eval_every=profile.ppo.iterations)
+    heldout = cached(profile.name, "heldout_answers", lambda: heldout_pairs(profile))
+    config = experiment_ppo(profile, max(4, profile.ppo.iterations // 2))
     results = {}
     for annotator in (feedback.GoldAnnotator(temperature=profile.reward.annotator_temperature, seed=5),
                       feedback.LengthBiasedAnnotator(bias=1.0, temperature=profile.reward.annotator_temperature, seed=5),
@@ -194,10 +219,9 @@ def label_budget(profile: Profile, fractions=(0.1, 0.3, 1.0), temperatures=(0.02
     """Reward-model accuracy over a grid of label counts × annotator noise, and PPO's gold gain with the
     fewest, noisiest labels (compare `biased_annotators`' unbiased run: more labels, the default noise)."""
     items = load_candidates(profile.name)[: profile.reward.candidate_prompts // 4]
-    heldout = heldout_pairs(profile)
+    heldout = cached(profile.name, "heldout_answers", lambda: heldout_pairs(profile))
     eval_prompts = world.make_prompts(profile.ppo.eval_prompts, "test", seed=11)
-    config = dataclasses.replace(profile.ppo, iterations=max(4, profile.ppo.iterations // 4),
-                                 eval_every=profile.ppo.iterations)
+    config = experiment_ppo(profile, max(4, profile.ppo.iterations // 4))
     grid = []
     for fraction in fractions:
         subset = items[: max(10, int(len(items) * fraction))]

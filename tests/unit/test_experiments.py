@@ -1,0 +1,32 @@
+"""Notebook 05's experiment cache: computed once, reused, and recomputed when what it was computed from changed."""
+
+import json
+
+from rlhf_course import experiments, models
+from rlhf_course.config import get_profile
+
+
+def test_cached_results_are_reused_until_the_sft_checkpoint_or_candidates_change(tok, small_model, runs,
+                                                                                  monkeypatch):
+    monkeypatch.delenv("RLHF_RECOMPUTE", raising=False)
+    profile = get_profile("tiny")
+    models.save_checkpoint(small_model, tok, "sft", profile, metrics={}, wall_s=0)
+    experiments.save_candidates("tiny", [{"prompt": "p", "answers": ["a", "b"]}])
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"value": len(calls)}
+
+    first = experiments.cached("tiny", "demo", compute)
+    again = experiments.cached("tiny", "demo", compute)
+    assert first["value"] == again["value"] == 1 and len(calls) == 1
+    assert experiments.cached("tiny", "demo", compute, recompute=True)["value"] == 2
+
+    # notebook 02 ran again: a new sft checkpoint makes the cached result stale
+    meta_path = models.checkpoint_dir("sft", "tiny") / models.META_FILE
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps(dict(meta, created="2099-01-01T00:00:00")))
+    assert experiments.cached("tiny", "demo", compute)["value"] == 3
+    assert experiments.cached("tiny", "demo", compute)["value"] == 3
+
