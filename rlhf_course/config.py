@@ -53,7 +53,9 @@ class PretrainConfig:
 class SFTConfig:
     """Supervised fine-tuning on demonstrations (notebook 02)."""
 
-    epochs: float = 3.0  # 2 left the tiny model copying the requested animal and place only 27% / 7% of the time
+    # 3 epochs: gold 0.722 (vs 0.642 after 2), but the reward model then tells its answers apart less well
+    # (0.77 → 0.76) and PPO exploited it in one of two runs (gold 0.81 → 0.74 while the reward rose)
+    epochs: float = 2.0
     batch_size: int = 16
     lr: float = 2e-3
     warmup_steps: int = 20
@@ -79,7 +81,7 @@ class RewardConfig:
     answers_per_prompt: int = 4  # K answers per prompt, ranked best to worst
     annotator_temperature: float = 0.05  # noise of the simulated gold annotator (see feedback.GoldAnnotator)
     heldout_prompts: int = 200  # test prompts for held-out accuracy (pairs of two sft answers)
-    epochs: float = 1.0  # more passes over the same rankings overfit: 0.765 held-out accuracy after 1, 0.716 after 4
+    epochs: float = 1.5  # more passes overfit (held-out accuracy 0.765 after 1 epoch, 0.716 after 4)
     batch_size: int = 32  # preference pairs per step (whole rankings: ≈ 5 prompts × 6 pairs)
     lr: float = 5e-4
     head_lr_scale: float = 5.0
@@ -158,7 +160,7 @@ PROFILES: dict[str, Profile] = {
         name="tiny",
         description="1M-parameter models on a laptop CPU (what CI runs)",
         # measured on 2 CPU cores (2026-11-27); 05 takes about 1 minute once its experiments are cached
-        expected_minutes={"00": 0.1, "01": 2.3, "02": 1.3, "03": 1.7, "04": 4.2, "05": 9.0, "06": 1.0},
+        expected_minutes={"00": 0.1, "01": 2.3, "02": 1.0, "03": 1.7, "04": 4.2, "05": 9.0, "06": 1.0},
     ),
     "gpu": Profile(
         name="gpu",

@@ -85,9 +85,9 @@ class KVCacheDecoder:
         keys, values: (layers, B, kv_heads, S, head_dim), S = prompt + answer length
         slot s holds the key/value of column s (the left-padded prompt, then the answer, one slot per step)
 
-    A query at slot s attends to every filled, real (non-pad) slot ≤ s. Nothing is re-allocated while
-    sampling, which is what makes a decoding step cheap on a CPU (no cache concatenation, none of the
-    general-purpose bookkeeping of `model.forward`) and replayable as a CUDA graph on a GPU.
+    A query at slot s attends to every filled, real (non-pad) slot ≤ s. A step writes one slot in place: no
+    cache concatenation and none of the general-purpose bookkeeping of `model.forward`, and with a fixed
+    batch the same computation on the same memory every step, which a GPU can replay as a CUDA graph.
     """
 
     def __init__(self, model: PreTrainedModel, batch_size: int, max_len: int):
