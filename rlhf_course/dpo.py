@@ -18,9 +18,9 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .config import DPOConfig
-from .reward import distinct_answers, group_by_prompt
+from .reward import distinct_answers, ranking_batches
 from .sft import IGNORE_INDEX, collate, tokenize_demonstration
-from .training import check_finite, cosine_lr, make_optimizer, set_lr, shuffled_batches
+from .training import check_finite, cosine_lr, make_optimizer, set_lr
 
 
 def dpo_loss(
@@ -67,16 +67,12 @@ def train_dpo(
     reference.eval().requires_grad_(False)
     # The pairs of one ranking share a batch and each distinct answer goes through the models once (as for the
     # reward model, `reward.train_reward_model`): K answers give K(K-1)/2 pairs.
-    groups = group_by_prompt(pairs)
-    prompts_per_step = max(1, round(config.batch_size * len(groups) / max(1, len(pairs))))
     optimizer = make_optimizer(policy.parameters(), config.lr)
-    total_steps = max(1, round(config.epochs * math.ceil(len(groups) / prompts_per_step)))
-    batches = shuffled_batches(len(groups), prompts_per_step, total_steps, seed)
+    total_steps, batches = ranking_batches(pairs, config.batch_size, config.epochs, seed)
     history = []
     start = time.perf_counter()
     policy.train()
-    for step, group_indices in enumerate(tqdm(batches, total=total_steps, desc="DPO")):
-        batch = [pairs[i] for g in group_indices for i in groups[g]]
+    for step, batch in enumerate(tqdm(batches, total=total_steps, desc="DPO")):
         texts, chosen, rejected = distinct_answers(batch)
         examples = [tokenize_demonstration(tokenizer, prompt, answer) for prompt, answer in texts]
         tensors = {k: v.to(device) for k, v in collate(examples, tokenizer.pad_token_id).items()}

@@ -98,20 +98,18 @@ def rank_pairs(annotator, items: list[dict]) -> list[dict]:
     return pairs
 
 
-def heldout_accuracy(reward_model, tokenizer, heldout: dict) -> float:
-    """Pairwise accuracy against the gold judge on the fixed held-out SFT answers (all pairs of a prompt's
-    answers whose gold scores differ by at least 0.05, as in notebook 03)."""
-    rewards = reward.score_texts(reward_model, tokenizer, heldout["prompts"], heldout["answers"])
+def heldout_accuracy(rewards: list[float], heldout: dict) -> float:
+    """Pairwise accuracy against the gold judge of `rewards` of the held-out SFT answers (all pairs of a
+    prompt's answers whose gold scores differ by at least 0.05, as in notebook 03)."""
     a, b = heldout["pairs"]
     return reward.pairwise_accuracy([rewards[i] for i in a], [rewards[j] for j in b],
                                     [heldout["gold"][i] for i in a], [heldout["gold"][j] for j in b])[0]
 
 
-def reward_length_correlation(reward_model, tokenizer, heldout: dict) -> float:
-    """Pearson correlation of the reward with the answer's length in words, on the held-out SFT answers."""
+def reward_length_correlation(rewards: list[float], heldout: dict) -> float:
+    """Pearson correlation of `rewards` of the held-out SFT answers with their length in words."""
     import numpy as np
 
-    rewards = reward.score_texts(reward_model, tokenizer, heldout["prompts"], heldout["answers"])
     return float(np.corrcoef(rewards, [len(a.split()) for a in heldout["answers"]])[0, 1])
 
 
@@ -209,8 +207,9 @@ def biased_annotators(profile: Profile) -> dict:
                                                        seed=5)):
         reward_model, tok = train_reward_on(profile, rank_pairs(annotator, items), items)
         run = run_ppo(profile, reward_model, config, eval_prompts)
-        results[annotator.name] = {"heldout_accuracy": heldout_accuracy(reward_model, tok, heldout),
-                                   "reward_length_correlation": reward_length_correlation(reward_model, tok, heldout),
+        rewards = reward.score_texts(reward_model, tok, heldout["prompts"], heldout["answers"])
+        results[annotator.name] = {"heldout_accuracy": heldout_accuracy(rewards, heldout),
+                                   "reward_length_correlation": reward_length_correlation(rewards, heldout),
                                    "trajectory": run["trajectory"], **run["final"]}
     return {"annotators": results, "iterations": config.iterations, "prompts_ranked": len(items)}
 
@@ -230,7 +229,8 @@ def label_budget(profile: Profile, fractions=(0.1, 0.3, 1.0), temperatures=(0.02
             reward_model, tok = train_reward_on(profile, pairs, items)
             cell = {"fraction": fraction, "n_pairs": len(pairs), "temperature": temperature,
                     "noise_p_wrong_at_0.1": round(1 - feedback.preference_probability(0.1, temperature), 3),
-                    "heldout_accuracy": heldout_accuracy(reward_model, tok, heldout)}
+                    "heldout_accuracy": heldout_accuracy(
+                        reward.score_texts(reward_model, tok, heldout["prompts"], heldout["answers"]), heldout)}
             if (fraction, temperature) == (fractions[0], temperatures[-1]):  # the fewest, noisiest labels
                 run = run_ppo(profile, reward_model, config, eval_prompts)
                 cell["ppo_gold"] = run["final"]["gold"]

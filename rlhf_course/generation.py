@@ -19,6 +19,7 @@ import math
 import warnings
 import weakref
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -113,6 +114,15 @@ class KVCacheDecoder:
             new[:, :, :, :length] = old[:, rows, :, :length]
             setattr(self, name, new)
         self.filled = self.filled[rows]
+
+    def prefill(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the left-padded prompts (B, P) at padding-aware positions into slots 0 … P-1: `(logits of the
+        last prompt token (B, V), the position the answer continues from (B,))`."""
+        positions = position_ids_from_mask(prompt_mask)
+        logits = self.forward(prompt_ids.masked_fill(prompt_mask == 0, 0), positions,
+                              torch.arange(prompt_ids.shape[1], device=prompt_ids.device), prompt_mask.bool(),
+                              visible=prompt_ids.shape[1])
+        return logits, positions[:, -1] + 1
 
     def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, slots: torch.Tensor,
                 real: torch.Tensor, visible: int | None = None) -> torch.Tensor:
@@ -224,10 +234,7 @@ def _decode_shrinking(model, prompt_ids, prompt_mask, max_new_tokens, temperatur
     ended = torch.zeros(B, dtype=torch.bool, device=device)
     decoder = KVCacheDecoder(model, B, P + max_new_tokens)
     # 1.–2. the left-padded prompt at padding-aware positions fills slots 0 … P-1
-    positions = position_ids_from_mask(prompt_mask)
-    logits = decoder.forward(prompt_ids.masked_fill(prompt_mask == 0, 0), positions,
-                             torch.arange(P, device=device), prompt_mask.bool(), visible=P)
-    next_position = positions[:, -1] + 1  # (B,): the answer continues from the last real position
+    logits, next_position = decoder.prefill(prompt_ids, prompt_mask)
     active = torch.arange(B, device=device)  # rows still writing, in cache order
     for t in range(max_new_tokens):
         # 3. plain sampling at a temperature; the log-prob is taken from the same distribution.
@@ -263,7 +270,7 @@ class FixedShapeDecoding:
     `check_every` steps whether all rows have ended.
     """
 
-    _instances: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> {shape: FixedShapeDecoding}
+    _instances: ClassVar[weakref.WeakKeyDictionary] = weakref.WeakKeyDictionary()  # model -> {shape: instance}
     keep = 4  # shapes kept per model (each holds a KV cache of B × (P + N) slots)
 
     @classmethod
@@ -333,16 +340,13 @@ class FixedShapeDecoding:
         self.decoder.filled.zero_()
         self.noise.exponential_(generator=generator)
         # 1.–2. the left-padded prompt at padding-aware positions fills slots 0 … P-1
-        positions = position_ids_from_mask(prompt_mask)
-        logits = self.decoder.forward(prompt_ids.masked_fill(prompt_mask == 0, 0), positions,
-                                      torch.arange(self.P, device=prompt_ids.device), prompt_mask.bool(),
-                                      visible=self.P)
+        logits, next_position = self.decoder.prefill(prompt_ids, prompt_mask)
         # 3. the first answer token; the steps write the rest
         token, token_logprob = draw(logits, self.temperature, noise=self.noise[0])
         self.token.copy_(token)
         self.response_ids[:, 0], self.logprobs[:, 0] = token, token_logprob
         self.ended.copy_(token == self.eos_token_id)
-        self.position.copy_(positions[:, -1] + 1)
+        self.position.copy_(next_position)
         self.slot.fill_(self.P)
         self.column.fill_(1)
         if self.graph is None and prompt_ids.is_cuda and self.N > 3:

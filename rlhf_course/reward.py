@@ -99,6 +99,16 @@ def group_by_prompt(pairs) -> list[list[int]]:
     return list(groups.values())
 
 
+def ranking_batches(pairs, batch_size: int, epochs: float, seed: int = 0):
+    """Batches of about `batch_size` pairs made of whole rankings (all pairs of a prompt together), shuffled
+    afresh each epoch: `(total_steps, iterator of lists of pairs)`."""
+    groups = group_by_prompt(pairs)
+    prompts_per_step = max(1, round(batch_size * len(groups) / max(1, len(pairs))))
+    total_steps = max(1, round(epochs * math.ceil(len(groups) / prompts_per_step)))
+    batches = shuffled_batches(len(groups), prompts_per_step, total_steps, seed)
+    return total_steps, ([pairs[i] for g in group_indices for i in groups[g]] for group_indices in batches)
+
+
 def distinct_answers(batch: list[dict]) -> tuple[list[tuple[str, str]], list[int], list[int]]:
     """The distinct (prompt, answer) texts in a batch of pairs, and where each pair's chosen and rejected
     answers are in that list: `(texts, chosen_index, rejected_index)`."""
@@ -125,15 +135,11 @@ def train_reward_model(
                                "lr_scale": config.head_lr_scale})  # 2. a faster head
     # 4. All pairs from one ranking go into the same batch, and each distinct answer is scored once: a ranking
     # of K answers gives K(K-1)/2 pairs from K forward passes instead of K(K-1) (InstructGPT, §3.5).
-    groups = group_by_prompt(pairs)
-    prompts_per_step = max(1, round(config.batch_size * len(groups) / max(1, len(pairs))))
-    total_steps = max(1, round(config.epochs * math.ceil(len(groups) / prompts_per_step)))
-    batches = shuffled_batches(len(groups), prompts_per_step, total_steps, seed)
+    total_steps, batches = ranking_batches(pairs, config.batch_size, config.epochs, seed)
     history = []
     model.train()
     start = time.perf_counter()
-    for step, group_indices in enumerate(tqdm(batches, total=total_steps, desc="reward model")):
-        batch = [pairs[i] for g in group_indices for i in groups[g]]
+    for step, batch in enumerate(tqdm(batches, total=total_steps, desc="reward model")):
         texts, chosen_index, rejected_index = distinct_answers(batch)
         ids, mask = encode_pairs(tokenizer, [p for p, _ in texts], [a for _, a in texts], config.max_len)
         set_lr(optimizer, lr := cosine_lr(step, total_steps, config.warmup_steps, config.lr))
