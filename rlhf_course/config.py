@@ -93,7 +93,7 @@ class RewardConfig:
 class PPOConfig:
     """PPO settings (notebook 04). Defaults are the feasibility probe's, for 1M-parameter models."""
 
-    iterations: int = 28  # rollout → update cycles
+    iterations: int = 20  # rollout → update cycles
     prompts_per_iteration: int = 64  # rollout batch size
     minibatch_size: int = 32
     epochs: int = 4  # passes over each rollout batch

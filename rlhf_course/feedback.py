@@ -44,7 +44,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
-from .world import gold_score
+from .world import MOOD_WORDS, gold_score
 
 Ranking = list[list[int]]  # groups of answer indices, best → worst; a group holds tied answers
 
@@ -654,6 +654,24 @@ class PositionBiasedAnnotator(GoldAnnotator):
         gold = super().scores(prompt, answers)
         last = len(answers) - 1
         return [g + self.bias * (1 - position / last) for position, g in enumerate(gold)]
+
+
+class MoodBiasedAnnotator(GoldAnnotator):
+    """Likes cheerful stories whatever was asked for: score = gold + bias when the answer shows `mood`'s words
+    (`world.MOOD_WORDS`). People reward what pleases them, not only what was requested."""
+
+    def __init__(self, mood: str = "happy", bias: float = 0.3, temperature: float = 0.05, seed: int = 0,
+                 name: str | None = None):
+        if mood not in MOOD_WORDS:
+            raise ValueError(f"unknown mood {mood!r}; choose one of: {', '.join(MOOD_WORDS)}")
+        super().__init__(temperature, seed, name or f"{mood}-biased")
+        self.mood, self.bias = mood, bias
+
+    def scores(self, prompt: str, answers: list[str]) -> list[float]:
+        gold = super().scores(prompt, answers)
+        wanted = set(MOOD_WORDS[self.mood])
+        return [g + self.bias * bool(wanted & set(re.findall(r"[a-z]+", answer.lower())))
+                for g, answer in zip(gold, answers, strict=True)]
 
 
 def simulated_store(annotator: GoldAnnotator, folder: str | Path) -> PreferenceStore:

@@ -198,15 +198,18 @@ def overoptimisation(trajectory: list[dict]):
 
 
 def biased_annotators(rows: dict[str, dict]):
-    """Per annotator: the reward model's accuracy, and the PPO policy's gold score and answer length."""
-    names = list(rows)
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
-    for ax, (key, title) in zip(axes, [("heldout_accuracy", "reward-model accuracy (gold pairs)"),
-                                       ("gold", "gold score after PPO"), ("mean_length", "answer length after PPO")]):
-        ax.bar(names, [rows[n][key] for n in names], color=["#6a8cbf", "#d08a3c", "#8bb174"][: len(names)])
+    """Each reward model's held-out accuracy; the SFT policy and the policies PPO made against the biased
+    reward models: gold score, answer length, and the share of other-mood stories with happy words."""
+    colours = {"sft": "#999999", "gold": "#6a8cbf", "length-biased": "#d08a3c", "happy-biased": "#8bb174"}
+    panels = [("heldout_accuracy", "reward-model accuracy (gold pairs)"), ("gold", "gold score of the policy"),
+              ("mean_length", "answer length (tokens)"), ("happy_share", "happy words in other moods")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(14, 3.2))
+    for ax, (key, title) in zip(axes, panels):
+        names = [n for n in rows if key in rows[n]]
+        ax.bar(names, [rows[n][key] for n in names], color=[colours.get(n, "#6a8cbf") for n in names])
         ax.set_title(title, fontsize=10)
         ax.tick_params(axis="x", labelsize=8)
-    fig.suptitle("Labels from biased annotators")
+    fig.suptitle("Labels from biased annotators: what the reward model learned, what PPO made of it")
     fig.tight_layout()
     return fig
 

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import logging as hf_logging
 
 from .config import RewardConfig
 from .generation import position_ids_from_mask
@@ -40,9 +41,14 @@ def bradley_terry_loss(chosen_rewards: torch.Tensor, rejected_rewards: torch.Ten
 
 def init_reward_model(sft_folder, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
     """A reward model: the SFT backbone with a fresh scalar head (1. initialised N(0, 1/√(d+1)))."""
-    model = AutoModelForSequenceClassification.from_pretrained(
-        sft_folder, num_labels=1, use_safetensors=True, trust_remote_code=False
-    )
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the SFT checkpoint has no score head by design: no "MISSING" load report
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            sft_folder, num_labels=1, use_safetensors=True, trust_remote_code=False
+        )
+    finally:
+        hf_logging.set_verbosity(verbosity)
     model.config.pad_token_id = tokenizer.pad_token_id  # the score is read at the last non-pad token
     torch.nn.init.normal_(model.score.weight, std=1 / math.sqrt(model.config.hidden_size + 1))
     return model
@@ -82,12 +88,17 @@ def score_texts(
     batch_size: int = 64,
     normalized: bool = True,
 ) -> list[float]:
-    """The reward of each (prompt, answer) pair as a list of floats."""
-    scores = []
-    for start in range(0, len(prompts), batch_size):
-        ids, mask = encode_pairs(tokenizer, prompts[start : start + batch_size], answers[start : start + batch_size])
+    """The reward of each (prompt, answer) pair as a list of floats, in the order given.
+
+    Pairs are scored in batches of similar length, so little of each batch is padding."""
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) + len(answers[i]))
+    scores = [0.0] * len(prompts)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        ids, mask = encode_pairs(tokenizer, [prompts[i] for i in rows], [answers[i] for i in rows])
         raw = reward_scores(model, ids.to(model.device), mask.to(model.device))
-        scores += (normalize(raw, model) if normalized else raw).tolist()
+        for i, score in zip(rows, (normalize(raw, model) if normalized else raw).tolist()):
+            scores[i] = score
     return scores
 
 
@@ -125,6 +136,7 @@ def train_reward_model(
     config: RewardConfig,
     seed: int = 0,
     on_step=None,
+    progress: bool = True,
 ) -> list[dict]:
     """Fit `model` to preference `pairs` (`{"prompt", "chosen", "rejected"}`); history of loss and accuracy."""
     device = model.device
@@ -139,7 +151,7 @@ def train_reward_model(
     history = []
     model.train()
     start = time.perf_counter()
-    for step, batch in enumerate(tqdm(batches, total=total_steps, desc="reward model")):
+    for step, batch in enumerate(tqdm(batches, total=total_steps, desc="reward model", disable=not progress)):
         texts, chosen_index, rejected_index = distinct_answers(batch)
         ids, mask = encode_pairs(tokenizer, [p for p, _ in texts], [a for _, a in texts], config.max_len)
         set_lr(optimizer, lr := cosine_lr(step, total_steps, config.warmup_steps, config.lr))

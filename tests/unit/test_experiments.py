@@ -30,3 +30,23 @@ def test_cached_results_are_reused_until_the_sft_checkpoint_or_candidates_change
     assert experiments.cached("tiny", "demo", compute)["value"] == 3
     assert experiments.cached("tiny", "demo", compute)["value"] == 3
 
+
+
+def test_results_cached_by_an_older_version_of_the_experiments_are_recomputed(tok, small_model, runs, monkeypatch):
+    monkeypatch.delenv("RLHF_RECOMPUTE", raising=False)
+    models.save_checkpoint(small_model, tok, "sft", get_profile("tiny"), metrics={}, wall_s=0)
+    assert experiments.cached("tiny", "demo", lambda: {"value": 1})["value"] == 1
+    monkeypatch.setattr(experiments, "VERSION", experiments.VERSION + 1)
+    assert experiments.cached("tiny", "demo", lambda: {"value": 2})["value"] == 2
+
+
+def test_mood_share_counts_only_answers_to_prompts_that_asked_for_another_mood():
+    prompts = ["Write a sad story about a fox named Tom in the forest.",
+               "Write a scary story about a cat named Mia in the park.",
+               "Write a happy story about a dog named Ben in the town.",
+               "Write a story about a pig."]
+    answers = ["Tom smiled and was glad. The end.", "Mia shivered in the dark. The end.",
+               "Ben smiled. The end.", "The pig was happy. The end."]
+    # only the sad and the scary prompts count (the happy one asked for it, the last one asked for no mood)
+    assert experiments.mood_share(prompts, answers, "happy") == 0.5
+    assert experiments.mood_share(prompts, answers, "scary") == 0.0  # asked: sad, happy; neither shows it

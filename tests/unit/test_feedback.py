@@ -13,6 +13,7 @@ import math
 import multiprocessing
 import os
 import random
+import re
 from itertools import combinations
 
 import pytest
@@ -22,6 +23,7 @@ from rlhf_course.feedback import (
     PAIR_COLUMNS,
     GoldAnnotator,
     LengthBiasedAnnotator,
+    MoodBiasedAnnotator,
     PositionBiasedAnnotator,
     PreferenceStore,
     PreferenceStoreError,
@@ -433,6 +435,22 @@ def test_position_biased_annotator_prefers_first_positions():
     gold = share_preferring(rank_all(GoldAnnotator(temperature=0.05)), ITEMS, earlier)
     biased = share_preferring(rank_all(PositionBiasedAnnotator(bias=0.3, temperature=0.05)), ITEMS, earlier)
     assert abs(gold - 0.5) < 0.1 and biased > gold + 0.15, (gold, biased)
+
+
+def test_mood_biased_annotator_prefers_cheerful_answers_to_other_requests():
+    happy_words = set(world.MOOD_WORDS["happy"])
+
+    def happier(answers, i, j):
+        shows = [bool(happy_words & set(re.findall(r"[a-z]+", a.lower()))) for a in answers]
+        return None if shows[i] == shows[j] else (i if shows[i] else j)
+
+    asked_other = [it for it in ITEMS if world.parse_request(it["prompt"]).mood != "happy"]
+    gold = share_preferring(rank_all(GoldAnnotator(temperature=0.05), asked_other), asked_other, happier)
+    biased = share_preferring(rank_all(MoodBiasedAnnotator("happy", bias=0.3, temperature=0.05), asked_other),
+                              asked_other, happier)
+    assert biased > gold + 0.15, (gold, biased)
+    with pytest.raises(ValueError, match="unknown mood"):
+        MoodBiasedAnnotator("grumpy")
 
 
 def test_simulate_rankings_into_a_store(tmp_path):

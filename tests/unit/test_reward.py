@@ -46,6 +46,15 @@ def test_normalisation_makes_sft_answers_mean_zero_std_one(tok, reward_model):
     assert normalised.std().item() == pytest.approx(1, abs=1e-4)
 
 
+def test_score_texts_keeps_the_order_given_while_batching_by_length(tok, reward_model):
+    prompts = ["Write a story.", "Hi", "Tell me a long story about a fox in the forest, please.", "Hi"]
+    answers = ["Once upon a time a fox ran. The end.", "No.", "A fox. The end.", "Yes, once upon a time."]
+    one_by_one = [reward.score_texts(reward_model, tok, [p], [a], normalized=False)[0] for p, a in zip(prompts, answers)]
+    batched = reward.score_texts(reward_model, tok, prompts, answers, batch_size=2, normalized=False)
+    assert batched == pytest.approx(one_by_one, abs=1e-4)
+    assert len(set(round(x, 4) for x in batched)) == 4  # distinct scores, so a reordering would show
+
+
 def test_checkpoint_loads_as_sequence_classification_with_its_constants(tok, reward_model, runs):
     reward.set_normalization(reward_model, [1.0, 2.0, 3.0])
     models.save_checkpoint(reward_model, tok, "reward", get_profile("tiny"), metrics={}, wall_s=0)
