@@ -53,9 +53,10 @@ class PretrainConfig:
 class SFTConfig:
     """Supervised fine-tuning on demonstrations (notebook 02)."""
 
-    # 3 epochs: gold 0.722 (vs 0.642 after 2), but the reward model then tells its answers apart less well
-    # (0.77 → 0.76) and PPO exploited it in one of two runs (gold 0.81 → 0.74 while the reward rose)
-    epochs: float = 2.0
+    # gold over base: +0.236 after 2 epochs, +0.287 after 2.5, +0.316 after 3. The better SFT's answers are
+    # harder to tell apart (reward-model accuracy 0.77 → 0.73 → 0.76), and after 3 epochs PPO exploited the
+    # reward model in one of two runs (gold 0.81 → 0.74 while the reward rose)
+    epochs: float = 2.5
     batch_size: int = 16
     lr: float = 2e-3
     warmup_steps: int = 20
