@@ -8,8 +8,8 @@ rollouts of 16 prompts (tiny) per iteration, a quarter of the work of an iterati
 
 - `overoptimisation`: PPO with a weak KL penalty for many iterations against a reward model trained on
   few labels; proxy reward and gold score along the way, against KL from SFT (Gao et al. 2022).
-- `biased_annotators`: reward models trained on labels from an unbiased, a length-biased and a
-  happy-biased annotator, PPO against the biased ones, and what the policy learned.
+- `biased_annotators`: reward models trained on labels from a length-biased and a happy-biased
+  annotator, PPO against each, and what the policy learned.
 - `label_budget`: reward-model accuracy as the number of preference pairs and the annotator noise vary,
   and PPO's gold gain with the fewest, noisiest labels.
 """
@@ -236,7 +236,7 @@ def overoptimisation(profile: Profile) -> dict:
     progress = stages(2, "over-optimisation")
     reward_model, tok = train_reward_on(profile, pairs, normalize_on=items[:100])
     progress.update()
-    config = experiment_ppo(profile, iterations=12, eval_every=3,
+    config = experiment_ppo(profile, iterations=10, eval_every=3,
                             kl_coef=profile.ppo.kl_coef / 10)
     eval_prompts = world.make_prompts(profile.ppo.eval_prompts, "test", seed=11)
     sft = sft_evaluation(profile, eval_prompts)
@@ -251,12 +251,13 @@ def overoptimisation(profile: Profile) -> dict:
 
 
 def biased_annotators(profile: Profile) -> dict:
-    """Reward models trained on biased labels, PPO against the biased ones: is the bias carried into the policy?
+    """Reward models trained on biased labels, PPO against each: is the bias carried into the policy?
 
-    The same answers (half of notebook 03's candidates) are ranked by an unbiased gold annotator, one
-    that likes long answers and one that likes cheerful stories whatever mood was asked for; each ranking set
-    trains a reward model. PPO runs against the two biased ones, and their answers are compared with SFT's on
-    the same prompts: length, and the share of answers to sad, scary or funny prompts that turned happy.
+    The same answers (half of notebook 03's candidates) are ranked by one annotator that likes long answers
+    and one that likes cheerful stories whatever mood was asked for; each ranking set trains a reward model
+    (compare notebook 03's, trained on unbiased labels). PPO runs against each, and the answers are compared
+    with SFT's on the same prompts: length, and the share of answers to sad, scary or funny prompts that
+    turned happy.
     """
     items = load_candidates(profile.name)[: profile.reward.candidate_prompts // 2]
     heldout = heldout_answers(profile)
@@ -264,29 +265,26 @@ def biased_annotators(profile: Profile) -> dict:
     sft = sft_evaluation(profile, eval_prompts)
     config = experiment_ppo(profile, iterations=10)
     temperature = profile.reward.annotator_temperature
-    annotators = [feedback.GoldAnnotator(temperature=temperature, seed=5),
-                  feedback.LengthBiasedAnnotator(bias=1.0, temperature=temperature, seed=5),
+    annotators = [feedback.LengthBiasedAnnotator(bias=1.0, temperature=temperature, seed=5),
                   feedback.MoodBiasedAnnotator(mood="happy", bias=0.3, temperature=temperature, seed=5)]
-    results = {"sft": {"gold": sft["gold"], "mean_length": sft["mean_length"],
-                       "happy_share": mood_share(eval_prompts, sft["answers"], "happy")}}
-    progress = stages(len(annotators) * 2 - 1, "biased annotators")
+    results = {}
+    progress = stages(len(annotators) * 2, "biased annotators")
     for annotator in annotators:
-        biased = annotator.name != "gold"
-        reward_model, tok = train_reward_on(profile, rank_pairs(annotator, items),
-                                            normalize_on=items[:100] if biased else None)
+        reward_model, tok = train_reward_on(profile, rank_pairs(annotator, items), normalize_on=items[:100])
         progress.update()
         rewards = reward.score_texts(reward_model, tok, heldout["prompts"], heldout["answers"])
-        row = {"heldout_accuracy": heldout_accuracy(rewards, heldout)[0],
-               "reward_length_correlation": reward_length_correlation(rewards, heldout)}
-        if biased:
-            run = run_ppo(profile, reward_model, config, eval_prompts)
-            answers = run["final"].pop("answers")
-            row.update(run["final"], trajectory=run["trajectory"], happy_share=mood_share(eval_prompts, answers, "happy"))
-            progress.update()
-        results[annotator.name] = row
+        run = run_ppo(profile, reward_model, config, eval_prompts)
+        answers = run["final"].pop("answers")
+        results[annotator.name] = {"heldout_accuracy": heldout_accuracy(rewards, heldout)[0],
+                                   "reward_length_correlation": reward_length_correlation(rewards, heldout),
+                                   **run["final"], "trajectory": run["trajectory"],
+                                   "happy_share": mood_share(eval_prompts, answers, "happy")}
+        progress.update()
     progress.close()
-    return {"annotators": results, "iterations": config.iterations, "prompts_per_iteration": config.prompts_per_iteration,
-            "prompts_ranked": len(items)}
+    return {"sft": {"gold": sft["gold"], "mean_length": sft["mean_length"],
+                    "happy_share": mood_share(eval_prompts, sft["answers"], "happy")},
+            "annotators": results, "iterations": config.iterations,
+            "prompts_per_iteration": config.prompts_per_iteration, "prompts_ranked": len(items)}
 
 
 def label_budget(profile: Profile, fractions=(0.1, 0.3, 1.0), temperatures=(0.02, 0.2)) -> dict:

@@ -200,7 +200,7 @@ def overoptimisation(trajectory: list[dict]):
 def biased_annotators(rows: dict[str, dict]):
     """Each reward model's held-out accuracy; the SFT policy and the policies PPO made against the biased
     reward models: gold score, answer length, and the share of other-mood stories with happy words."""
-    colours = {"sft": "#999999", "gold": "#6a8cbf", "length-biased": "#d08a3c", "happy-biased": "#8bb174"}
+    colours = {"sft": "#999999", "unbiased (03)": "#6a8cbf", "length-biased": "#d08a3c", "happy-biased": "#8bb174"}
     panels = [("heldout_accuracy", "reward-model accuracy (gold pairs)"), ("gold", "gold score of the policy"),
               ("mean_length", "answer length (tokens)"), ("happy_share", "happy words in other moods")]
     fig, axes = plt.subplots(1, len(panels), figsize=(14, 3.2))
