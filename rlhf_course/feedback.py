@@ -679,6 +679,21 @@ def simulated_store(annotator: GoldAnnotator, folder: str | Path) -> PreferenceS
     return PreferenceStore(folder, annotator.name, source=f"simulated:{annotator.name}")
 
 
+def set_aside_if_stale(store: PreferenceStore, items: list[dict]) -> Path | None:
+    """Rename `store`'s file aside when it ranks answers that are not among `items`: an earlier run's
+    candidates (notebook 02 was re-run, say). Training on both would mix two checkpoints' answers, so the
+    annotator starts a new file; the old one stays beside it as `<name>.jsonl.replaced-<time>`, which no
+    loader reads, and nothing is deleted. For regenerable rankings only (simulated annotators, the headless
+    widget demo): people's own files are never touched. Returns the new name of the old file, if any."""
+    current = {item_key(item["prompt"], item["answers"]) for item in items}
+    if not any(item_key(r["prompt"], r["answers"]) not in current for r in store.records() if "ranking" in r):
+        return None
+    aside = store.path.with_name(f"{store.path.name}.replaced-{datetime.now():%Y%m%d-%H%M%S-%f}")
+    store.path.rename(aside)
+    store.__init__(store.folder, store.annotator, store.source)
+    return aside
+
+
 def simulate_rankings(annotator: GoldAnnotator, items: list[dict], store: PreferenceStore) -> list[dict]:
     """Rank each item `{"prompt", "answers", "checkpoint"}` with `annotator` into `store`.
 
@@ -689,14 +704,7 @@ def simulate_rankings(annotator: GoldAnnotator, items: list[dict], store: Prefer
     """
     if not store.source.startswith("simulated:"):
         raise ValueError(f"{store} is a {store.source!r} store; use simulated_store(annotator, folder)")
-    current = {item_key(item["prompt"], item["answers"]) for item in items}
-    if any(item_key(r["prompt"], r["answers"]) not in current for r in store.records() if "ranking" in r):
-        # The file ranks answers that are not among these items: an earlier run's candidates (notebook 02
-        # was re-run, say). Training on both would mix two checkpoints' answers, so this annotator starts a
-        # new file; the old one stays beside it, renamed so that no loader reads it.
-        aside = store.path.with_name(f"{store.path.name}.replaced-{datetime.now():%Y%m%d-%H%M%S-%f}")
-        store.path.rename(aside)
-        store.__init__(store.folder, store.annotator, store.source)
+    set_aside_if_stale(store, items)
     written = []
     for item in items:
         prompt, answers = item["prompt"], item["answers"]

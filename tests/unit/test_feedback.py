@@ -25,6 +25,7 @@ from rlhf_course.feedback import (
     LengthBiasedAnnotator,
     MoodBiasedAnnotator,
     PositionBiasedAnnotator,
+    set_aside_if_stale,
     PreferenceStore,
     PreferenceStoreError,
     Problem,
@@ -477,6 +478,15 @@ def test_simulated_rankings_of_an_earlier_run_are_set_aside_not_mixed_in(tmp_pat
     assert problems == [] and len(dataset) == 10 * 6
     (aside,) = tmp_path.glob("gold.jsonl.replaced-*")
     assert len(lines(aside)) == 20  # kept beside, not deleted
+
+
+def test_a_stale_widget_demo_file_is_set_aside_and_a_current_one_kept(tmp_path):
+    store = PreferenceStore(tmp_path, "instructor-demo")
+    store.submit(ITEMS[0]["prompt"], ITEMS[0]["answers"], [[0], [1], [2], [3]], "sft")
+    assert set_aside_if_stale(store, ITEMS[:3]) is None and len(store.records()) == 1  # same items: kept
+    aside = set_aside_if_stale(store, ITEMS[5:8])  # notebook 02 re-ran: these are other answers
+    assert aside is not None and len(lines(aside)) == 1 and store.records() == []
+    assert not store.path.exists() and load_preferences(tmp_path)[0].num_rows == 0
 
 
 def test_simulated_preferences_live_under_runs(monkeypatch, tmp_path):
