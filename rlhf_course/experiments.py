@@ -143,6 +143,15 @@ def heldout_answers(profile: Profile) -> dict:
     return _fresh(path, profile.name) or _save(path, profile.name, make())
 
 
+def heldout_head(heldout: dict, n_prompts: int) -> dict:
+    """The held-out answers of the first `n_prompts` prompts only, and the pairs among them."""
+    rows = n_prompts * (len(heldout["prompts"]) // len(set(heldout["prompts"])))
+    head = {key: heldout[key][:rows] for key in ("prompts", "answers", "lengths", "gold")}
+    a, b = heldout["pairs"]
+    head["pairs"] = [list(side) for side in zip(*[(i, j) for i, j in zip(a, b) if j < rows])]
+    return head
+
+
 def heldout_accuracy(rewards: list[float], heldout: dict) -> tuple[float, int]:
     """Pairwise accuracy against the gold judge of `rewards` of the held-out SFT answers (all pairs of a
     prompt's answers whose gold scores differ by at least 0.05) and the number of pairs counted."""
@@ -181,35 +190,45 @@ def train_reward_on(profile: Profile, pairs: list[dict], normalize_on: list[dict
     return reward_model, tok
 
 
+_sft_evaluations: dict[tuple, dict] = {}  # the experiments of one session share SFT's evaluation
+
+
 def sft_evaluation(profile: Profile, eval_prompts: list[str]) -> dict:
     """What the experiments' PPO runs start from: SFT's gold, length and answers on `eval_prompts`."""
-    sft_model, tok, _ = models.load_checkpoint("sft", profile.name)
-    result = evaluation.evaluate(sft_model, tok, profile.sampling, prompts=eval_prompts)
-    return {"gold": result.gold_mean, "mean_length": statistics.fmean(result.answers.lengths),
-            "answers": result.answers.texts}
+    key = (profile.name, models.read_meta("sft", profile.name).get("created"), tuple(eval_prompts))
+    if key not in _sft_evaluations:
+        sft_model, tok, _ = models.load_checkpoint("sft", profile.name)
+        result = evaluation.evaluate(sft_model, tok, profile.sampling, prompts=eval_prompts)
+        _sft_evaluations[key] = {"gold": result.gold_mean, "mean_length": statistics.fmean(result.answers.lengths),
+                                 "answers": result.answers.texts}
+    return dict(_sft_evaluations[key])
 
 
-def run_ppo(profile: Profile, reward_model, config, eval_prompts: list[str], seed: int = 0) -> dict:
-    """PPO from `sft` against `reward_model`; the trajectory (KL, proxy, gold) and the final evaluation,
-    whose answers are kept (`final["answers"]`)."""
+def run_ppo(profile: Profile, reward_model, config, eval_prompts: list[str], seed: int = 0,
+            trajectory: bool = False) -> dict:
+    """PPO from `sft` against `reward_model`, measured on `eval_prompts` at the end (and every
+    `config.eval_every` iterations along the way with `trajectory=True`): KL from SFT, proxy reward, gold,
+    length. Returns `{"trajectory": [...], "final": {..., "answers": [...]}}`."""
     policy, tok, _ = models.load_checkpoint("sft", profile.name)
     reference, _, _ = models.load_checkpoint("sft", profile.name)
     value_model = copy.deepcopy(reward_model)  # the critic starts as the reward model
+    points = []
 
-    def evaluate_gold(model):
+    def measure(model) -> dict:
         result = evaluation.evaluate(model, tok, profile.sampling, prompts=eval_prompts, reference=reference)
-        proxy = statistics.fmean(reward.score_texts(reward_model, tok, result.answers.prompts, result.answers.texts))
-        return result.gold_mean, {"kl": statistics.fmean(result.answers.kl), "proxy": proxy,
-                                  "answers": result.answers.texts, "gold": [],
-                                  "mean_length": statistics.fmean(result.answers.lengths)}
+        points.append({"kl": statistics.fmean(result.answers.kl), "gold": result.gold_mean,
+                       "proxy": statistics.fmean(reward.score_texts(reward_model, tok, eval_prompts, result.answers.texts)),
+                       "mean_length": statistics.fmean(result.answers.lengths), "answers": result.answers.texts})
+        return points[-1]["gold"], {}
 
     train_prompts = world.make_prompts(config.train_prompt_pool, "train", seed=21)
     state = ppo.train_ppo(policy, reference, reward_model, value_model, tok, train_prompts, config,
-                          evaluate_gold=evaluate_gold, seed=seed)
-    trajectory = [{"iteration": s["iteration"], "kl": s["kl"], "proxy": s["proxy"],
-                   "gold": r["gold"], "mean_length": s["mean_length"]}
-                  for s, r in zip(state.samples, [h for h in state.history if "gold" in h])]
-    return {"trajectory": trajectory, "final": {**trajectory[-1], "answers": state.samples[-1]["answers"]}}
+                          evaluate_gold=measure if trajectory else None, seed=seed)
+    if not trajectory:
+        measure(policy)
+    iterations = [h["iteration"] for h in state.history if "gold" in h] if trajectory else [config.iterations]
+    path = [{"iteration": i, **{k: v for k, v in p.items() if k != "answers"}} for i, p in zip(iterations, points)]
+    return {"trajectory": path, "final": {**path[-1], "answers": points[-1]["answers"]}}
 
 
 def experiment_ppo(profile: Profile, iterations: int, eval_every: int | None = None, **changes):
@@ -240,7 +259,7 @@ def overoptimisation(profile: Profile) -> dict:
                             kl_coef=profile.ppo.kl_coef / 10)
     eval_prompts = world.make_prompts(profile.ppo.eval_prompts, "test", seed=11)
     sft = sft_evaluation(profile, eval_prompts)
-    result = run_ppo(profile, reward_model, config, eval_prompts)
+    result = run_ppo(profile, reward_model, config, eval_prompts, trajectory=True)
     progress.update()
     progress.close()
     start = {"iteration": 0, "kl": 0.0, "gold": sft["gold"], "mean_length": sft["mean_length"],
@@ -277,7 +296,7 @@ def biased_annotators(profile: Profile) -> dict:
         answers = run["final"].pop("answers")
         results[annotator.name] = {"heldout_accuracy": heldout_accuracy(rewards, heldout)[0],
                                    "reward_length_correlation": reward_length_correlation(rewards, heldout),
-                                   **run["final"], "trajectory": run["trajectory"],
+                                   **run["final"],
                                    "happy_share": mood_share(eval_prompts, answers, "happy")}
         progress.update()
     progress.close()
@@ -291,9 +310,10 @@ def label_budget(profile: Profile, fractions=(0.1, 0.3, 1.0), temperatures=(0.02
     """Reward-model accuracy over a grid of label counts × annotator noise, and PPO's gold gain at two corners
     of the grid: the fewest, noisiest labels and the most, cleanest ones."""
     items = load_candidates(profile.name)[: profile.reward.candidate_prompts // 4]
-    heldout = heldout_answers(profile)
+    # half the held-out prompts (about 500 pairs counted): enough to tell the cells apart, half the scoring
+    heldout = heldout_head(heldout_answers(profile), profile.reward.heldout_prompts // 2)
     eval_prompts = world.make_prompts(profile.ppo.eval_prompts, "test", seed=11)
-    config = experiment_ppo(profile, iterations=6)
+    config = experiment_ppo(profile, iterations=5)
     grid = []
     progress = stages(len(fractions) * len(temperatures) + 2, "label budget")
     corners = {(fractions[0], temperatures[-1]), (fractions[-1], temperatures[0])}
