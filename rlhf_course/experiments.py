@@ -11,7 +11,7 @@ rollouts of 16 prompts (tiny) per iteration, a quarter of the work of an iterati
 - `biased_annotators`: reward models trained on labels from a length-biased and a happy-biased
   annotator, PPO against each, and what the policy learned.
 - `label_budget`: reward-model accuracy as the number of preference pairs and the annotator noise vary,
-  and PPO's gold gain with the fewest, noisiest labels.
+  and PPO's gold gain at the fewest, noisiest and the most, cleanest labels.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import dataclasses
 import json
 import os
 import random
-import re
 import statistics
 import time
 from pathlib import Path
@@ -171,8 +170,7 @@ def mood_share(prompts: list[str], answers: list[str], mood: str) -> float:
     """Share of the answers to prompts asking for another mood that show `mood`'s words anyway."""
     other = [(p, a) for p, a in zip(prompts, answers)
              if (asked := world.parse_request(p).mood) is not None and asked != mood]
-    wanted = set(world.MOOD_WORDS[mood])
-    return statistics.fmean(bool(wanted & set(re.findall(r"[a-z]+", a.lower()))) for _, a in other)
+    return statistics.fmean(mood in world.moods_shown(a) for _, a in other)
 
 
 def train_reward_on(profile: Profile, pairs: list[dict], normalize_on: list[dict] | None = None, seed: int = 0):

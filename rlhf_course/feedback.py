@@ -44,7 +44,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
-from .world import MOOD_WORDS, gold_score
+from .world import MOOD_WORDS, gold_score, moods_shown
 
 Ranking = list[list[int]]  # groups of answer indices, best → worst; a group holds tied answers
 
@@ -669,9 +669,7 @@ class MoodBiasedAnnotator(GoldAnnotator):
 
     def scores(self, prompt: str, answers: list[str]) -> list[float]:
         gold = super().scores(prompt, answers)
-        wanted = set(MOOD_WORDS[self.mood])
-        return [g + self.bias * bool(wanted & set(re.findall(r"[a-z]+", answer.lower())))
-                for g, answer in zip(gold, answers, strict=True)]
+        return [g + self.bias * (self.mood in moods_shown(answer)) for g, answer in zip(gold, answers, strict=True)]
 
 
 def simulated_store(annotator: GoldAnnotator, folder: str | Path) -> PreferenceStore:

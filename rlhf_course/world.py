@@ -408,6 +408,12 @@ def _is_echo(sentence: str, prompt: str) -> bool:
     return len(ECHO_WORDS.intersection(words)) >= 2 or (len(words) >= 3 and sentence.lower() in prompt.lower())
 
 
+def moods_shown(text: str) -> set[str]:
+    """The moods whose words (`MOOD_WORDS`) a text shows."""
+    words = set(re.findall(r"[a-z]+", text.lower()))
+    return {mood for mood, mood_words in MOOD_WORDS.items() if words & set(mood_words)}
+
+
 def gold_breakdown(prompt: str, response: str) -> dict[str, float]:
     """Each part of the gold preference in [0, 1], plus `story` (the gate) and `total` (`gold_score`).
 
@@ -426,7 +432,7 @@ def gold_breakdown(prompt: str, response: str) -> dict[str, float]:
         wanted = getattr(request, field)
         parts[field] = 1.0 if wanted is None else float(wanted.lower() in words)
 
-    shown = {m for m, ws in MOOD_WORDS.items() if words & set(ws)}
+    shown = moods_shown(text)
     if request.mood is None:
         parts["mood"] = 1.0
     elif request.mood in shown:
