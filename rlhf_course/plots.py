@@ -231,3 +231,25 @@ def label_budget(grid: list[dict]):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+
+def probe_accuracy(judges: dict[str, dict[str, float]], title: str, n_per_probe: int):
+    """Horizontal bars: for each probe (`world.probe_pairs`) and each judge, how often the judge prefers the
+    answer without the mistake. 0.5 is a coin toss; below it, the judge prefers the mistake."""
+    probes = list(next(iter(judges.values())))[::-1]
+    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.3 * len(probes) * max(2, len(judges))))
+    height = 0.8 / len(judges)
+    for j, (judge, accuracy) in enumerate(judges.items()):
+        ys = [i + (len(judges) - 1 - 2 * j) * height / 2 for i in range(len(probes))]
+        ax.barh(ys, [accuracy[p] for p in probes], height, label=judge)
+        for y, p in zip(ys, probes):
+            ax.text(accuracy[p] + 0.01, y, f"{accuracy[p]:.2f}", va="center", fontsize=7)
+    ax.axvline(0.5, color="#555", linestyle="--", lw=1, label="chance")
+    ax.set_yticks(range(len(probes)), probes)
+    ax.set_xlim(0, 1.1)
+    ax.set_xlabel(f"share of {n_per_probe} pairs where the answer without the mistake scores higher")
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    return fig

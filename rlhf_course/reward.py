@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
+from . import world
 from .config import RewardConfig
 from .generation import position_ids_from_mask
 from .tokenizer import chat_prompt
@@ -189,3 +190,13 @@ def pairwise_accuracy(rewards_a: list[float], rewards_b: list[float], gold_a: li
     counted = [(ra > rb) == (ga > gb) for ra, rb, ga, gb in zip(rewards_a, rewards_b, gold_a, gold_b)
                if abs(ga - gb) >= min_gold_gap]
     return (sum(counted) / len(counted) if counted else float("nan")), len(counted)
+
+
+
+def probe_accuracy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, probes: list[dict]) -> dict[str, float]:
+    """`world.probe_accuracy` of the reward model on `world.probe_pairs` rows: for each probe, how often it
+    scores the clean answer above the same answer with one mistake."""
+    prompts = [row["prompt"] for row in probes]
+    better = score_texts(model, tokenizer, prompts, [row["better"] for row in probes], normalized=False)
+    worse = score_texts(model, tokenizer, prompts, [row["worse"] for row in probes], normalized=False)
+    return world.probe_accuracy(probes, better, worse)

@@ -299,6 +299,46 @@ def make_demonstrations(n: int, seed: int = 0) -> list[dict]:
 
 
 # --------------------------------------------------------------------------------------------------
+# Probe pairs: two answers that differ in one thing only
+# --------------------------------------------------------------------------------------------------
+
+# Each probe changes one thing the gold judge cares about and keeps the rest of the story (the same random
+# choice of sentences). A mismatch is the story written for a request with another mood/animal/place/name.
+PROBES = ["mood", "animal", "place", "name", "rude", "spam", "ramble", "repeat", "no_ending"]
+
+
+def probe_pairs(n_per_probe: int = 100, seed: int = 0) -> list[dict]:
+    """Behavioural tests of a judge of answers, as in CheckList (Ribeiro et al., 2020): for each probe in
+    `PROBES`, `n_per_probe` rows `{"probe", "prompt", "better", "worse"}` on test prompts, where `better`
+    is a clean story that fulfils the prompt and `worse` the same story with one mistake. A reward model that
+    prefers `better` on a probe's pairs has learned to see that mistake; PPO can only fix what it sees."""
+    rng = random.Random(f"probes-{seed}")
+    pool = [r for r in ALL_REQUESTS if request_split(r) == "test"]
+    rows = []
+    for probe in PROBES:
+        for request in rng.sample(pool, n_per_probe):
+            story_seed = rng.random()
+            prompt = make_instruction(request, rng)
+            better = write_story(request, random.Random(story_seed))
+            if probe in ("mood", "animal", "place", "name"):
+                options = {"mood": MOODS, "animal": ANIMALS, "place": PLACES, "name": NAMES}[probe]
+                other = rng.choice([o for o in options if o != getattr(request, probe)])
+                worse = write_story(Request(**{**request.__dict__, probe: other}), random.Random(story_seed))
+            else:
+                worse = write_story(request, random.Random(story_seed), flaws=(probe,))
+            rows.append({"probe": probe, "prompt": prompt, "better": better, "worse": worse})
+    return rows
+
+
+def probe_accuracy(probes: list[dict], better_scores: list[float], worse_scores: list[float]) -> dict[str, float]:
+    """For each probe, the share of its pairs whose `better` answer a judge scored above the `worse` one
+    (1 = it always sees that mistake, 0.5 = chance, below 0.5 = it prefers the mistake)."""
+    wins: dict[str, list[bool]] = {}
+    for row, better, worse in zip(probes, better_scores, worse_scores, strict=True):
+        wins.setdefault(row["probe"], []).append(better > worse)
+    return {probe: sum(seen) / len(seen) for probe, seen in wins.items()}
+
+# --------------------------------------------------------------------------------------------------
 # The corpus: "the internet", good text mixed with bad habits
 # --------------------------------------------------------------------------------------------------
 

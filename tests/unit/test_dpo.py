@@ -1,5 +1,6 @@
 """DPO: the loss against hand-worked values, answer-only log-probs, and a learning-signal check."""
 
+import copy
 import math
 
 import pytest
@@ -48,3 +49,18 @@ def test_training_raises_the_implicit_reward_margin(tok, small_model):
 def test_bad_beta_is_refused(tok, small_model):
     with pytest.raises(ValueError, match="beta"):
         dpo.train_dpo(small_model, small_model, tok, [], DPOConfig(beta=-1.0))
+
+
+def test_implicit_rewards_are_beta_times_the_log_ratio(tok, small_model):
+    prompts, answers = ["Write a story about Tom.", "Hi"], ["Tom smiled. The end.", "Hello there, friend."]
+    reference = copy.deepcopy(small_model)
+    assert dpo.implicit_rewards(small_model, reference, tok, prompts, answers, beta=0.1) == [0.0, 0.0]
+    with torch.no_grad():
+        for parameter in small_model.parameters():
+            parameter.add_(0.01 * torch.randn_like(parameter))
+    examples = [sft.tokenize_demonstration(tok, p, a) for p, a in zip(prompts, answers)]
+    tensors = sft.collate(examples, tok.pad_token_id)
+    with torch.no_grad():
+        expected = 0.1 * (dpo.answer_logprobs(small_model, **tensors) - dpo.answer_logprobs(reference, **tensors))
+    got = dpo.implicit_rewards(small_model, reference, tok, prompts, answers, beta=0.1, batch_size=1)
+    torch.testing.assert_close(torch.tensor(got), expected, atol=1e-5, rtol=1e-4)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from rlhf_course import models, reward
+from rlhf_course import models, reward, world
 from rlhf_course.config import RewardConfig, get_profile
 
 
@@ -89,3 +89,16 @@ def test_the_pairs_of_a_ranking_are_scored_once_per_distinct_answer():
     assert len(texts) == 8  # 12 pairs, 24 answers, 8 of them distinct
     for pair, c, r in zip(pairs, chosen_index, rejected_index):
         assert texts[c] == (pair["prompt"], pair["chosen"]) and texts[r] == (pair["prompt"], pair["rejected"])
+
+
+def test_probe_accuracy_compares_each_pair_in_the_right_direction(tok, reward_model):
+    probes = [row for row in world.probe_pairs(6, seed=2) if row["probe"] in ("rude", "mood")]
+    accuracy = reward.probe_accuracy(reward_model, tok, probes)
+    better = reward.score_texts(reward_model, tok, [r["prompt"] for r in probes], [r["better"] for r in probes])
+    worse = reward.score_texts(reward_model, tok, [r["prompt"] for r in probes], [r["worse"] for r in probes])
+    for probe in ("rude", "mood"):
+        expected = [b > w for r, b, w in zip(probes, better, worse) if r["probe"] == probe]
+        assert accuracy[probe] == pytest.approx(sum(expected) / 6)
+    swapped = [{**r, "better": r["worse"], "worse": r["better"]} for r in probes]
+    flipped = reward.probe_accuracy(reward_model, tok, swapped)
+    assert all(accuracy[p] + flipped[p] == pytest.approx(1.0) for p in accuracy)  # no ties in 12 pairs

@@ -96,3 +96,27 @@ def test_gold_scores_stay_in_unit_interval():
     for doc in world.make_corpus(300, seed=2):
         score = world.gold_score(world.make_prompts(1, "test", seed=rng.randrange(100))[0], doc["text"])
         assert 0.0 <= score <= 1.0
+
+
+def test_probe_pairs_change_one_thing_and_always_cost_gold():
+    rows = world.probe_pairs(20, seed=1)
+    assert rows == world.probe_pairs(20, seed=1)
+    assert [r["probe"] for r in rows] == [p for p in world.PROBES for _ in range(20)]
+    for row in rows:
+        assert world.parse_request(row["prompt"]).mood is not None  # test prompts that ask for everything
+        better = world.gold_breakdown(row["prompt"], row["better"])
+        worse = world.gold_breakdown(row["prompt"], row["worse"])
+        assert better["total"] == pytest.approx(1.0), row["better"]  # a clean story that does what was asked
+        assert worse["total"] < better["total"], row
+        if row["probe"] in ("mood", "animal", "place", "name"):
+            # the same sentences, written for another request: only that one part of the gold score changes
+            changed = {k for k in better if k not in ("total", "story") and better[k] != worse[k]}
+            assert changed == {row["probe"]}, (row, changed)
+            assert len(row["better"].split()) == len(row["worse"].split()) or row["probe"] == "mood"
+
+
+def test_probe_accuracy_counts_wins_per_probe():
+    probes = [{"probe": "mood"}, {"probe": "mood"}, {"probe": "rude"}, {"probe": "mood"}]
+    assert world.probe_accuracy(probes, [1.0, 0.0, 2.0, 5.0], [0.0, 1.0, 1.0, 5.0]) == {"mood": 1 / 3, "rude": 1.0}
+    with pytest.raises(ValueError):  # a score missing for a pair is an error, not a silently shorter count
+        world.probe_accuracy(probes, [1.0, 0.0, 2.0], [0.0, 1.0, 1.0])
