@@ -81,6 +81,7 @@ class RewardConfig:
     candidate_prompts: int = 500  # train prompts whose answers get ranked
     answers_per_prompt: int = 4  # K answers per prompt, ranked best to worst
     annotator_temperature: float = 0.05  # noise of the simulated gold annotator (see feedback.GoldAnnotator)
+    contrast_pairs: int = 2000  # a good story vs the same story in another mood, ranked too (notebook 03 §4)
     heldout_prompts: int = 200  # test prompts for held-out accuracy (pairs of two sft answers)
     epochs: float = 1.5  # more passes overfit (held-out accuracy 0.765 after 1 epoch, 0.716 after 4)
     batch_size: int = 32  # preference pairs per step (whole rankings: ≈ 5 prompts × 6 pairs)

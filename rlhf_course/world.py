@@ -307,15 +307,19 @@ def make_demonstrations(n: int, seed: int = 0) -> list[dict]:
 PROBES = ["mood", "animal", "place", "name", "rude", "spam", "ramble", "repeat", "no_ending"]
 
 
-def probe_pairs(n_per_probe: int = 100, seed: int = 0) -> list[dict]:
-    """Behavioural tests of a judge of answers, as in CheckList (Ribeiro et al., 2020): for each probe in
-    `PROBES`, `n_per_probe` rows `{"probe", "prompt", "better", "worse"}` on test prompts, where `better`
-    is a clean story that fulfils the prompt and `worse` the same story with one mistake. A reward model that
-    prefers `better` on a probe's pairs has learned to see that mistake; PPO can only fix what it sees."""
-    rng = random.Random(f"probes-{seed}")
-    pool = [r for r in ALL_REQUESTS if request_split(r) == "test"]
+def probe_pairs(n_per_probe: int = 100, seed: int = 0, split: str = "test",
+                probes: list[str] | tuple[str, ...] = tuple(PROBES)) -> list[dict]:
+    """Behavioural tests of a judge of answers, as in CheckList (Ribeiro et al., 2020): for each of `probes`
+    (see `PROBES`), `n_per_probe` rows `{"probe", "prompt", "better", "worse"}` on `split` prompts, where
+    `better` is a clean story that fulfils the prompt and `worse` the same story with one mistake. A reward
+    model that prefers `better` on a probe's pairs has learned to see that mistake; PPO can only fix what it
+    sees. On train prompts the same pairs are contrast pairs to learn from (notebook 03)."""
+    if unknown := set(probes) - set(PROBES):
+        raise ValueError(f"unknown probes {sorted(unknown)}; choose from {PROBES}")
+    rng = random.Random(f"probes-{seed}" if split == "test" else f"probes-{split}-{seed}")
+    pool = [r for r in ALL_REQUESTS if request_split(r) == split]
     rows = []
-    for probe in PROBES:
+    for probe in probes:
         for request in rng.sample(pool, n_per_probe):
             story_seed = rng.random()
             prompt = make_instruction(request, rng)

@@ -120,3 +120,13 @@ def test_probe_accuracy_counts_wins_per_probe():
     assert world.probe_accuracy(probes, [1.0, 0.0, 2.0, 5.0], [0.0, 1.0, 1.0, 5.0]) == {"mood": 1 / 3, "rude": 1.0}
     with pytest.raises(ValueError):  # a score missing for a pair is an error, not a silently shorter count
         world.probe_accuracy(probes, [1.0, 0.0, 2.0], [0.0, 1.0, 1.0])
+
+
+def test_contrast_pairs_are_probe_pairs_on_train_prompts():
+    rows = world.probe_pairs(30, seed=0, split="train", probes=["mood"])
+    assert len(rows) == 30 and {r["probe"] for r in rows} == {"mood"}
+    assert all(world.request_split(world.parse_request(r["prompt"])) == "train" for r in rows)
+    test_prompts = {r["prompt"] for r in world.probe_pairs(100, seed=0)}
+    assert not test_prompts & {r["prompt"] for r in rows}
+    with pytest.raises(ValueError, match="unknown probes"):
+        world.probe_pairs(3, probes=["tone"])
