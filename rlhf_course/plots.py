@@ -238,7 +238,7 @@ def probe_accuracy(judges: dict[str, dict[str, float]], title: str, n_per_probe:
     """Horizontal bars: for each probe (`world.probe_pairs`) and each judge, how often the judge prefers the
     answer without the mistake. 0.5 is a coin toss; below it, the judge prefers the mistake."""
     probes = list(next(iter(judges.values())))[::-1]
-    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.3 * len(probes) * max(2, len(judges))))
+    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.3 * len(probes) * (1 + 0.6 * (len(judges) - 1))))
     height = 0.8 / len(judges)
     for j, (judge, accuracy) in enumerate(judges.items()):
         ys = [i + (len(judges) - 1 - 2 * j) * height / 2 for i in range(len(probes))]
@@ -250,6 +250,6 @@ def probe_accuracy(judges: dict[str, dict[str, float]], title: str, n_per_probe:
     ax.set_xlim(0, 1.1)
     ax.set_xlabel(f"share of {n_per_probe} pairs where the answer without the mistake scores higher")
     ax.set_title(title)
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="center right", bbox_to_anchor=(1.0, 0.68), fontsize=8)  # beside the short mismatch bars
     fig.tight_layout()
     return fig
