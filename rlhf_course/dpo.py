@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .config import DPOConfig
-from .reward import distinct_answers, ranking_batches
+from .reward import distinct_answers, ranking_batches, scored_by_length
 from .sft import IGNORE_INDEX, collate, tokenize_demonstration
 from .training import check_finite, cosine_lr, make_optimizer, set_lr
 
@@ -105,16 +105,11 @@ def implicit_rewards(policy: PreTrainedModel, reference: PreTrainedModel, tokeni
     """DPO's implicit reward β·log(π_θ(y|x) / π_ref(y|x)) of each (prompt, answer), in the order given.
 
     It measures how much training moved an answer's probability away from the reference, which is a judgement
-    of the answer only where the preference data taught something (Lin et al. 2024). Scored in batches of
-    similar length, so little of each batch is padding."""
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) + len(answers[i]))
-    rewards = [0.0] * len(prompts)
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
+    of the answer only where the preference data taught something (Lin et al. 2024)."""
+
+    def score(rows: list[int]) -> list[float]:
         examples = [tokenize_demonstration(tokenizer, prompts[i], answers[i]) for i in rows]
         tensors = {k: v.to(policy.device) for k, v in collate(examples, tokenizer.pad_token_id).items()}
-        log_ratios = answer_logprobs(policy, **tensors) - answer_logprobs(reference, **tensors)
-        for i, value in zip(rows, (beta * log_ratios).tolist()):
-            rewards[i] = value
-    return rewards
+        return (beta * (answer_logprobs(policy, **tensors) - answer_logprobs(reference, **tensors))).tolist()
 
+    return scored_by_length(prompts, answers, batch_size, score)

@@ -233,7 +233,6 @@ def label_budget(grid: list[dict]):
     return fig
 
 
-
 def probe_accuracy(judges: dict[str, dict[str, float]], title: str, n_per_probe: int):
     """Horizontal bars: for each probe (`world.probe_pairs`) and each judge, how often the judge prefers the
     answer without the mistake. 0.5 is a coin toss; below it, the judge prefers the mistake."""

@@ -89,17 +89,26 @@ def score_texts(
     batch_size: int = 64,
     normalized: bool = True,
 ) -> list[float]:
-    """The reward of each (prompt, answer) pair as a list of floats, in the order given.
+    """The reward of each (prompt, answer) pair as a list of floats, in the order given (scored in batches of
+    similar length, `scored_by_length`)."""
 
-    Pairs are scored in batches of similar length, so little of each batch is padding."""
+    def score(rows: list[int]) -> list[float]:
+        ids, mask = encode_pairs(tokenizer, [prompts[i] for i in rows], [answers[i] for i in rows])
+        raw = reward_scores(model, ids.to(model.device), mask.to(model.device))
+        return (normalize(raw, model) if normalized else raw).tolist()
+
+    return scored_by_length(prompts, answers, batch_size, score)
+
+
+def scored_by_length(prompts: list[str], answers: list[str], batch_size: int, score_rows) -> list[float]:
+    """`score_rows(rows) -> scores` called on batches of row indices of similar length (so little of each
+    batch is padding); the scores of all (prompt, answer) pairs, in the order given."""
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) + len(answers[i]))
     scores = [0.0] * len(prompts)
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        ids, mask = encode_pairs(tokenizer, [prompts[i] for i in rows], [answers[i] for i in rows])
-        raw = reward_scores(model, ids.to(model.device), mask.to(model.device))
-        for i, score in zip(rows, (normalize(raw, model) if normalized else raw).tolist()):
-            scores[i] = score
+        for i, value in zip(rows, score_rows(rows), strict=True):
+            scores[i] = value
     return scores
 
 
@@ -190,7 +199,6 @@ def pairwise_accuracy(rewards_a: list[float], rewards_b: list[float], gold_a: li
     counted = [(ra > rb) == (ga > gb) for ra, rb, ga, gb in zip(rewards_a, rewards_b, gold_a, gold_b)
                if abs(ga - gb) >= min_gold_gap]
     return (sum(counted) / len(counted) if counted else float("nan")), len(counted)
-
 
 
 def probe_accuracy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, probes: list[dict]) -> dict[str, float]:

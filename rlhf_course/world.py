@@ -342,6 +342,7 @@ def probe_accuracy(probes: list[dict], better_scores: list[float], worse_scores:
         wins.setdefault(row["probe"], []).append(better > worse)
     return {probe: sum(seen) / len(seen) for probe, seen in wins.items()}
 
+
 # --------------------------------------------------------------------------------------------------
 # The corpus: "the internet", good text mixed with bad habits
 # --------------------------------------------------------------------------------------------------
