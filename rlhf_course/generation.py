@@ -7,9 +7,12 @@ Implementation details that matter for RLHF (numbers as in `shared/notes/ppo-det
 3. Plain sampling from `softmax(logits / temperature)`: no top-k, top-p or repetition penalty, so the
    log-probs returned here are exactly those PPO recomputes with `sequence_logprobs` (tested).
 4. Sampling stops at EOS; everything after it is pad, with `response_mask` 0.
-5. Finished answers leave the batch (their rows are dropped from the KV cache), so the remaining steps
-   only compute what is still being written. This is most of the speed-up over `model.generate` on a CPU.
-6. The returned answers are as wide as the longest one, not `max_new_tokens`: PPO's forward passes over
+5. Finished answers leave the batch (their rows are dropped from the KV cache, a quarter of the batch at a
+   time), so the remaining steps only compute what is still being written.
+6. A decoding step is written out on the model's weights with few operations (`KVCacheDecoder`), and a
+   token is drawn with one random number per answer (`draw`): on a CPU, where a small model's step costs
+   operations rather than arithmetic, these make most of the speed-up over `model.generate`.
+7. The returned answers are as wide as the longest one, not `max_new_tokens`: PPO's forward passes over
    the batch never spend time on columns of padding.
 """
 
@@ -80,10 +83,20 @@ def encode_prompts(
 class KVCacheDecoder:
     """A Llama-style model's forward pass written out for sampling, with a static key/value cache.
 
-    It runs on the model's own modules and weights (norms, projections, MLPs, rotary frequencies), so it
-    computes the same logits as `model(...)`; what it adds is the cache, laid out as fixed slots:
+    It computes the same logits as `model(...)` (up to float rounding; tested) from the model's own weights,
+    read once per rollout (PPO changes them between rollouts) and arranged for one-token steps, where a
+    small model's time goes to the number of operations, not to arithmetic:
+    - the q, k and v projections are one matrix product, and so are the MLP's gate and up projections;
+    - the rotary embedding's `rotate_half` is folded into the weights: rotate_half(x Wᵀ) = x rotate_half(W)ᵀ
+      (a permutation and sign flip of W's rows), so the same product also returns the rotated q and k, and
+      the rotary embedding is q·cos + q_rot·sin with no reshuffling at run time;
+    - the attention scale 1/√head_dim is folded into the query weights;
+    - weights are stored transposed (in, out) and contiguous, which a CPU multiplies faster than F.linear's.
 
-        keys, values: (layers, B, kv_heads, S, head_dim), S = prompt + answer length
+    The cache is laid out as fixed slots:
+
+        keys: (layers, B, kv_heads, head_dim, S), values: (layers, B, kv_heads, S, head_dim), S = prompt + answer
+        length (keys are stored transposed: on a CPU, q @ keys is then much faster than q @ keysᵀ)
         slot s holds the key/value of column s (the left-padded prompt, then the answer, one slot per step)
 
     A query at slot s attends to every filled, real (non-pad) slot ≤ s. A step writes one slot in place: no
@@ -93,27 +106,59 @@ class KVCacheDecoder:
 
     def __init__(self, model: PreTrainedModel, batch_size: int, max_len: int):
         config, body = model.config, model.model
-        self.model, self.body = model, body
+        if getattr(config, "attention_bias", False) or getattr(config, "mlp_bias", False):
+            raise ValueError("the sampler's decoder handles Llama models without projection biases only")
+        self.model = model
+        self.heads, self.kv_heads = config.num_attention_heads, config.num_key_value_heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-        self.scaling = self.head_dim**-0.5
-        self.inv_freq = body.rotary_emb.inv_freq.float()  # rotary frequencies, as the model computes them
-        self.rope_scaling = body.rotary_emb.attention_scaling
-        weight = model.get_input_embeddings().weight
+        # the rotary embedding's cos and sin at every position, computed as the model computes them
+        inv_freq = body.rotary_emb.inv_freq.float()
+        freqs = torch.arange(config.max_position_embeddings, device=inv_freq.device).float()[:, None] * inv_freq
+        angles = torch.cat([freqs, freqs], dim=-1)  # (positions, head_dim)
+        dtype = body.embed_tokens.weight.dtype
+        self.cos = (angles.cos() * body.rotary_emb.attention_scaling).to(dtype)
+        self.sin = (angles.sin() * body.rotary_emb.attention_scaling).to(dtype)
+        self.eps = config.rms_norm_eps
+        with torch.no_grad():
+            self.embed = body.embed_tokens.weight.detach()
+            self.final_norm = body.norm.weight.detach()
+            self.layers = [self._arrange(layer) for layer in body.layers]
+        weight = self.embed
         shape = (len(body.layers), batch_size, config.num_key_value_heads, max_len, self.head_dim)
-        self.keys = torch.zeros(shape, dtype=weight.dtype, device=weight.device)
-        self.values = torch.zeros_like(self.keys)
+        self.values = torch.zeros(shape, dtype=weight.dtype, device=weight.device)
+        self.keys = torch.zeros(shape[:3] + shape[4:] + shape[3:4], dtype=weight.dtype, device=weight.device)
         self.filled = torch.zeros(batch_size, max_len, dtype=torch.bool, device=weight.device)  # real, written slots
-        self.kv_groups = config.num_attention_heads // config.num_key_value_heads
+        self.kv_groups = self.heads // self.kv_heads
+
+    def _arrange(self, layer) -> dict:
+        attention, mlp, d = layer.self_attn, layer.mlp, self.head_dim
+
+        def rotate_half_rows(w, heads):  # the rows that compute rotate_half(x Wᵀ): per head, (-second half, first half)
+            w = w.view(heads, 2, d // 2, -1)
+            return torch.cat([-w[:, 1], w[:, 0]], dim=1).reshape(heads * d, -1)
+
+        q = attention.q_proj.weight * d**-0.5
+        k = attention.k_proj.weight
+        qkv = torch.cat([q, k, rotate_half_rows(q, self.heads), rotate_half_rows(k, self.kv_heads),
+                         attention.v_proj.weight])
+        return {
+            "norm": layer.input_layernorm.weight.detach(),
+            "qkv": qkv.detach().t().contiguous(),  # (hidden, [q, k, q_rot, k_rot, v])
+            "o": attention.o_proj.weight.detach().t().contiguous(),
+            "mlp_norm": layer.post_attention_layernorm.weight.detach(),
+            "gate_up": torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]).detach().t().contiguous(),
+            "down": mlp.down_proj.weight.detach().t().contiguous(),
+            "act": mlp.act_fn,
+        }
 
     def select_rows(self, rows: torch.Tensor, length: int) -> None:
         """Keep only batch `rows` (in that order). Only the `length` slots written so far are copied: the
         rest are written before they are ever read (attention only looks at `visible` slots)."""
-        for name in ("keys", "values"):
-            old = getattr(self, name)
-            new = old.new_empty(old.shape[0], len(rows), *old.shape[2:])
-            new[:, :, :, :length] = old[:, rows, :, :length]
-            setattr(self, name, new)
-        self.filled = self.filled[rows]
+        keys = self.keys.new_empty(self.keys.shape[0], len(rows), *self.keys.shape[2:])
+        keys[..., :length] = self.keys[:, rows, ..., :length]
+        values = self.values.new_empty(self.values.shape[0], len(rows), *self.values.shape[2:])
+        values[:, :, :, :length] = self.values[:, rows, :, :length]
+        self.keys, self.values, self.filled = keys, values, self.filled[rows]
 
     def prefill(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Run the left-padded prompts (B, P) at padding-aware positions into slots 0 … P-1: `(logits of the
@@ -130,55 +175,61 @@ class KVCacheDecoder:
         cache `slots` (T,), and return the logits of the last column, (B, V). `real` (B, T) marks non-pad
         tokens. Attention looks at the first `visible` slots only (all of them when None)."""
         B, T = input_ids.shape
+        H, KV, d = self.heads, self.kv_heads, self.head_dim
         self.filled.index_copy_(1, slots, real)
         keys_visible = self.filled if visible is None else self.filled[:, :visible]
-        slot_ids = torch.arange(keys_visible.shape[1], device=slots.device)
-        # (B, 1, T, S): a real slot at or before the query's slot; every query may always see itself
-        can_see = (keys_visible[:, None, :] & (slot_ids[None, None, :] <= slots[None, :, None])) | (
-            slot_ids[None, None, :] == slots[None, :, None])
-        can_see = can_see[:, None]
-        freqs = position_ids[..., None].float() * self.inv_freq  # (B, T, head_dim / 2)
-        angles = torch.cat([freqs, freqs], dim=-1)[:, None]  # (B, 1, T, head_dim)
-        cos, sin = angles.cos() * self.rope_scaling, angles.sin() * self.rope_scaling
+        if T == 1:  # a decoding step: every filled slot was written before this one (or is this one)
+            can_see = keys_visible[:, None, None, :]  # (B, 1, 1, S)
+        else:  # (B, 1, T, S): a real slot at or before the query's slot; every query may always see itself
+            slot_ids = torch.arange(keys_visible.shape[1], device=slots.device)
+            can_see = (keys_visible[:, None, :] & (slot_ids[None, None, :] <= slots[None, :, None])) | (
+                slot_ids[None, None, :] == slots[None, :, None])
+            can_see = can_see[:, None]
+        hidden_slots = ~can_see
+        cos, sin = self.cos[position_ids][:, :, None], self.sin[position_ids][:, :, None]  # (B, T, 1, head_dim)
 
-        def rotate(x):  # rotary position embedding, as in the model: x·cos + rotate_half(x)·sin
-            half = x.shape[-1] // 2
-            return x * cos.to(x.dtype) + torch.cat([-x[..., half:], x[..., :half]], dim=-1) * sin.to(x.dtype)
-
-        hidden = self.body.embed_tokens(input_ids)  # (B, T, hidden)
-        for i, layer in enumerate(self.body.layers):
-            attention = layer.self_attn
-            x = layer.input_layernorm(hidden)
-            q = attention.q_proj(x).view(B, T, -1, self.head_dim).transpose(1, 2)  # (B, heads, T, head_dim)
-            k = attention.k_proj(x).view(B, T, -1, self.head_dim).transpose(1, 2)
-            v = attention.v_proj(x).view(B, T, -1, self.head_dim).transpose(1, 2)
-            q, k = rotate(q), rotate(k)
-            self.keys[i].index_copy_(2, slots, k.to(self.keys.dtype))
+        hidden = F.embedding(input_ids, self.embed).view(B * T, -1)  # (B·T, hidden): one row per token
+        for i, w in enumerate(self.layers):
+            x = F.rms_norm(hidden, hidden.shape[-1:], w["norm"], self.eps)
+            projected = x @ w["qkv"]  # (B·T, [q, k, q_rot, k_rot, v])
+            n = (H + KV) * d
+            # rotary position embedding on q and k at once: x·cos + rotate_half(x)·sin
+            qk = projected[:, :n].view(B, T, H + KV, d) * cos + projected[:, n : 2 * n].view(B, T, H + KV, d) * sin
+            q = qk[:, :, :H].transpose(1, 2)  # (B, heads, T, head_dim)
+            k = qk[:, :, H:].transpose(1, 2)  # (B, kv_heads, T, head_dim)
+            v = projected[:, 2 * n :].view(B, T, KV, d).transpose(1, 2)
+            self.keys[i].index_copy_(3, slots, k.transpose(2, 3).to(self.keys.dtype))
             self.values[i].index_copy_(2, slots, v.to(self.values.dtype))
-            keys = self.keys[i] if visible is None else self.keys[i, :, :, :visible]
+            keys = self.keys[i] if visible is None else self.keys[i, ..., :visible]  # (B, kv_heads, head_dim, S)
             values = self.values[i] if visible is None else self.values[i, :, :, :visible]
             if self.kv_groups > 1:  # grouped-query attention: each key/value head serves several query heads
                 keys, values = keys.repeat_interleave(self.kv_groups, 1), values.repeat_interleave(self.kv_groups, 1)
-            # attention written out (on a CPU, faster for one query token than the fused kernel)
-            scores = (q @ keys.transpose(2, 3).to(q.dtype)) * self.scaling  # (B, heads, T, S)
-            weights = scores.float().masked_fill(~can_see, -math.inf).softmax(-1).to(q.dtype)
-            out = weights @ values.to(q.dtype)  # (B, heads, T, head_dim)
-            hidden = hidden + attention.o_proj(out.transpose(1, 2).reshape(B, T, -1))
-            hidden = hidden + layer.mlp(layer.post_attention_layernorm(hidden))
-        return self.model.lm_head(self.body.norm(hidden[:, -1]))  # (B, V)
+            # attention written out (on a CPU, faster for one query token than the fused kernel); q is pre-scaled
+            scores = q @ keys.to(q.dtype)  # (B, heads, T, S)
+            weights = scores.float().masked_fill(hidden_slots, -math.inf).softmax(-1).to(q.dtype)
+            out = (weights @ values.to(q.dtype)).transpose(1, 2).reshape(B * T, H * d)  # (B·T, heads · head_dim)
+            hidden = torch.addmm(hidden, out, w["o"])  # residual + o_proj(out)
+            x = F.rms_norm(hidden, hidden.shape[-1:], w["mlp_norm"], self.eps)
+            gate, up = (x @ w["gate_up"]).chunk(2, dim=-1)
+            hidden = torch.addmm(hidden, w["act"](gate) * up, w["down"])  # residual + MLP
+        last = hidden.view(B, T, -1)[:, -1]
+        # the model's own head module, so that its forward hooks (tests and benchmarks set EOS odds so) apply
+        return self.model.lm_head(F.rms_norm(last, last.shape[-1:], self.final_norm, self.eps))  # (B, V)
 
 
-def draw(logits: torch.Tensor, temperature: float, generator: torch.Generator | None = None,
-         noise: torch.Tensor | None = None):
+def draw(logits: torch.Tensor, temperature: float, uniform: torch.Tensor):
     """One token per row from softmax(logits / temperature), and its log-prob: `(token, logprob)`, each (B,).
 
-    Gumbel-max: argmax(log p − log E) with E ~ Exp(1) is an exact sample from p (no sort, no cumulative sum,
-    no host synchronisation). `noise` (B, V) is E drawn in advance; without it, E comes from `generator`.
+    Inverse-transform sampling: with u ~ U[0, 1) for each row (`uniform`, (B,), float64), the token is the first whose
+    cumulative probability exceeds u. One random number per row, where Gumbel-max and `torch.multinomial`
+    draw one per vocabulary entry (on a CPU that alone took longer than a small model's whole step), and no
+    host synchronisation. The sum runs in float64 and u is scaled by the total, so rounding can never pick a
+    token of probability 0.
     """
     logprobs = F.log_softmax(logits.float() / temperature, dim=-1)  # (B, V)
-    if noise is None:
-        noise = torch.empty_like(logprobs).exponential_(generator=generator)
-    token = (logprobs - noise.log()).argmax(dim=-1)
+    cumulative = logprobs.exp().cumsum(dim=-1, dtype=torch.float64)  # (B, V)
+    threshold = uniform[:, None] * cumulative[:, -1:]  # (B, 1), below the total
+    token = torch.searchsorted(cumulative, threshold, right=True).squeeze(1)  # first cumulative > threshold
     return token, logprobs.gather(1, token[:, None]).squeeze(1)
 
 
@@ -225,8 +276,14 @@ def sample(
                    ended)
 
 
-def _decode_shrinking(model, prompt_ids, prompt_mask, max_new_tokens, temperature, eos_token_id, generator):
-    """The CPU loop: finished answers leave the batch. Returns `(response_ids, logprobs, ended)`."""
+def _decode_shrinking(model, prompt_ids, prompt_mask, max_new_tokens, temperature, eos_token_id, generator,
+                      leave_every: float = 0.25):
+    """The CPU loop: finished answers leave the batch. Returns `(response_ids, logprobs, ended)`.
+
+    Dropping rows means copying the whole cache, which costs about as much as a step, so finished rows leave
+    once they are `leave_every` of the rows still in the cache; until then they keep being computed and what
+    they write after their EOS is cut by the caller.
+    """
     device = prompt_ids.device
     B, P = prompt_ids.shape
     response_ids = torch.zeros(B, max_new_tokens, dtype=torch.long, device=device)
@@ -235,24 +292,26 @@ def _decode_shrinking(model, prompt_ids, prompt_mask, max_new_tokens, temperatur
     decoder = KVCacheDecoder(model, B, P + max_new_tokens)
     # 1.–2. the left-padded prompt at padding-aware positions fills slots 0 … P-1
     logits, next_position = decoder.prefill(prompt_ids, prompt_mask)
-    active = torch.arange(B, device=device)  # rows still writing, in cache order
+    rows = torch.arange(B, device=device)  # the batch row of each row of the cache
     for t in range(max_new_tokens):
         # 3. plain sampling at a temperature; the log-prob is taken from the same distribution.
-        token, token_logprob = draw(logits, temperature, generator)  # (b,)
-        response_ids[active, t] = token
-        logprobs[active, t] = token_logprob
+        uniform = torch.rand(len(rows), generator=generator, device=device, dtype=torch.float64)
+        token, token_logprob = draw(logits, temperature, uniform)  # (rows,)
+        response_ids[rows, t] = token
+        logprobs[rows, t] = token_logprob
         # 4. stop at EOS.
-        finished = token == eos_token_id
-        ended[active[finished]] = True
-        if t == max_new_tokens - 1 or finished.all():
+        ended[rows] |= token == eos_token_id
+        done = ended[rows]
+        finished = int(done.sum())
+        if t == max_new_tokens - 1 or finished == len(rows):
             break
         # 5. finished answers leave the batch.
-        if finished.any():
-            keep = (~finished).nonzero().squeeze(1)
+        if finished >= max(1.0, leave_every * len(rows)):
+            keep = (~done).nonzero().squeeze(1)
             decoder.select_rows(keep, P + t)
-            active, token, next_position = active[keep], token[keep], next_position[keep]
+            rows, token, next_position = rows[keep], token[keep], next_position[keep]
         logits = decoder.forward(token[:, None], next_position[:, None], torch.tensor([P + t], device=device),
-                                 torch.ones(len(active), 1, dtype=torch.bool, device=device), visible=P + t + 1)
+                                 torch.ones(len(rows), 1, dtype=torch.bool, device=device), visible=P + t + 1)
         next_position = next_position + 1
     return response_ids, logprobs, ended
 
@@ -265,7 +324,7 @@ class FixedShapeDecoding:
 
     Everything a step reads or writes is a buffer here: the last token, its position, the cache slot and the
     answer column are counters on the device that the step itself advances, and the randomness of every step
-    (the Gumbel-max noise, N × B × V) is drawn from the caller's generator before the first step. Finished
+    (one uniform number per row and step, N × B) is drawn from the caller's generator before the first step. Finished
     rows keep being computed (their tokens after EOS are cut afterwards); the host only checks every
     `check_every` steps whether all rows have ended.
     """
@@ -289,7 +348,7 @@ class FixedShapeDecoding:
         device = model.device
         self.P, self.N, self.temperature, self.eos_token_id = P, N, temperature, eos_token_id
         self.decoder = KVCacheDecoder(model, B, P + N)
-        self.noise = torch.empty(N, B, model.get_output_embeddings().out_features, device=device)
+        self.uniforms = torch.empty(N, B, device=device, dtype=torch.float64)
         self.response_ids = torch.zeros(B, N, dtype=torch.long, device=device)
         self.logprobs = torch.zeros(B, N, device=device)
         self.ended = torch.zeros(B, dtype=torch.bool, device=device)
@@ -302,8 +361,8 @@ class FixedShapeDecoding:
 
     def step(self) -> None:
         logits = self.decoder.forward(self.token[:, None], self.position[:, None], self.slot, self.real)
-        noise = self.noise.index_select(0, self.column).squeeze(0)
-        token, token_logprob = draw(logits, self.temperature, noise=noise)
+        uniform = self.uniforms.index_select(0, self.column).squeeze(0)
+        token, token_logprob = draw(logits, self.temperature, uniform)
         self.token.copy_(token)
         self.response_ids.index_copy_(1, self.column, token[:, None])
         self.logprobs.index_copy_(1, self.column, token_logprob[:, None])
@@ -338,11 +397,11 @@ class FixedShapeDecoding:
         prompt_ids = F.pad(prompt_ids, (extra, 0))
         prompt_mask = F.pad(prompt_mask, (extra, 0))
         self.decoder.filled.zero_()
-        self.noise.exponential_(generator=generator)
+        self.uniforms.uniform_(generator=generator)
         # 1.–2. the left-padded prompt at padding-aware positions fills slots 0 … P-1
         logits, next_position = self.decoder.prefill(prompt_ids, prompt_mask)
         # 3. the first answer token; the steps write the rest
-        token, token_logprob = draw(logits, self.temperature, noise=self.noise[0])
+        token, token_logprob = draw(logits, self.temperature, self.uniforms[0])
         self.token.copy_(token)
         self.response_ids[:, 0], self.logprobs[:, 0] = token, token_logprob
         self.ended.copy_(token == self.eos_token_id)

@@ -91,3 +91,20 @@ def test_static_cache_decoder_matches_the_model_at_every_step(tok, small_model, 
             torch.testing.assert_close(rollout.logprobs, recomputed, atol=1e-4, rtol=1e-4)
     finally:
         handle.remove()
+
+
+def test_draw_samples_the_distribution_and_never_a_token_of_probability_zero():
+    probs = torch.tensor([0.5, 0.25, 0.125, 0.125, 0.0])
+    logits = probs.log().expand(40_000, -1)  # log 0 = -inf: the last token can never be drawn
+    uniform = torch.rand(40_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    token, logprob = generation.draw(logits, 1.0, uniform)
+    frequencies = torch.bincount(token, minlength=5).double() / len(token)
+    torch.testing.assert_close(frequencies, probs.double(), atol=0.01, rtol=0)  # 4 standard errors at most
+    assert frequencies[4] == 0
+    torch.testing.assert_close(logprob, probs.log()[token])
+    # the ends of the unit interval: the first token, and the last one with any probability
+    ends = torch.tensor([0.0, 1.0 - 2.0**-53], dtype=torch.float64)
+    assert generation.draw(probs.log().expand(2, -1), 1.0, ends)[0].tolist() == [0, 3]
+    # a temperature sharpens the same distribution: at T = 0.5, p ∝ probs², so token 0 has 0.25 / 0.34375 of it
+    token, _ = generation.draw(logits, 0.5, uniform)
+    assert abs((token == 0).double().mean() - 0.25 / 0.34375) < 0.01
