@@ -209,7 +209,8 @@ def run_ppo(profile: Profile, reward_model, config, eval_prompts: list[str], see
     length. Returns `{"trajectory": [...], "final": {..., "answers": [...]}}`."""
     policy, tok, _ = models.load_checkpoint("sft", profile.name)
     reference, _, _ = models.load_checkpoint("sft", profile.name)
-    value_model = copy.deepcopy(reward_model)  # the critic starts as the reward model
+    # the critic starts as the reward model (trainable again: train_ppo freezes the reward model it is given)
+    value_model = copy.deepcopy(reward_model).requires_grad_(True)
     points = []
 
     def measure(model) -> dict:

@@ -1,9 +1,12 @@
 """Notebook 05's experiment cache: computed once, reused, and recomputed when what it was computed from changed."""
 
+import dataclasses
 import json
 
-from rlhf_course import experiments, models
-from rlhf_course.config import get_profile
+import torch
+
+from rlhf_course import experiments, models, reward, world
+from rlhf_course.config import PPOConfig, get_profile
 
 
 def test_cached_results_are_reused_until_the_sft_checkpoint_or_candidates_change(tok, small_model, runs,
@@ -59,3 +62,17 @@ def test_heldout_head_keeps_whole_prompts_and_only_their_pairs():
     head = experiments.heldout_head(heldout, 2)
     assert head["prompts"] == ["a", "a", "b", "b"] and head["answers"] == list("uvwx")
     assert head["pairs"] == [[0, 2], [1, 3]]
+
+
+def test_one_reward_model_can_drive_several_ppo_runs(tok, small_model, runs):
+    # train_ppo freezes the reward model it is given; the critic copied from it must still learn in the next run
+    profile = get_profile("tiny")
+    models.save_checkpoint(small_model, tok, "sft", profile, metrics={}, wall_s=0)
+    torch.manual_seed(0)
+    reward_model = reward.init_reward_model(models.checkpoint_dir("sft", "tiny"), tok).eval()
+    config = dataclasses.replace(PPOConfig(), iterations=1, prompts_per_iteration=4, minibatch_size=4, epochs=1,
+                                 max_new_tokens=8, train_prompt_pool=8)
+    prompts = world.make_prompts(2, "test", seed=11)
+    finals = [experiments.run_ppo(profile, reward_model, config, prompts, seed=seed)["final"] for seed in (0, 1)]
+    assert all(final["mean_length"] > 0 and len(final["answers"]) == 2 for final in finals)
+    assert not any(p.requires_grad for p in reward_model.parameters()), "the reward model stays frozen"
