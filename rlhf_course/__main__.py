@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import PROFILES, ProfileError, default_profile_name, get_profile
+from .config import PROFILES, ProfileError, get_profile
 from .models import CheckpointError, repo_root, runs_dir
 from .report import read_report, record_run
 

@@ -375,7 +375,7 @@ def _chat(rng: random.Random) -> str:
                 f"So {a} and {b} went to the {place} together.",
                 f"{a} felt sad and walked away.",
                 f'"You are so annoying," said {a}.',
-                f"They played until the sun went down.",
+                "They played until the sun went down.",
             ]
         ),
     ]

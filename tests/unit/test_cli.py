@@ -1,6 +1,5 @@
 """The command line: bad input gets one clear line and a non-zero exit status, never a traceback."""
 
-import json
 import subprocess
 import sys
 
