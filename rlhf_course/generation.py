@@ -151,6 +151,15 @@ class KVCacheDecoder:
             "act": mlp.act_fn,
         }
 
+    @torch.no_grad()
+    def load_weights(self) -> None:
+        """Re-read the model's weights into the arranged copies, in place (a recorded CUDA graph reads these
+        very buffers). A decoder kept across rollouts needs this: PPO changes the weights between them."""
+        for arranged, layer in zip(self.layers, self.model.model.layers, strict=True):
+            for name, weight in self._arrange(layer).items():
+                if isinstance(weight, torch.Tensor):
+                    arranged[name].copy_(weight)
+
     def select_rows(self, rows: torch.Tensor, length: int) -> None:
         """Keep only batch `rows` (in that order). Only the `length` slots written so far are copied: the
         rest are written before they are ever read (attention only looks at `visible` slots)."""
@@ -396,6 +405,7 @@ class FixedShapeDecoding:
         extra = self.P - prompt_ids.shape[1]  # more left padding up to the bucketed prompt length
         prompt_ids = F.pad(prompt_ids, (extra, 0))
         prompt_mask = F.pad(prompt_mask, (extra, 0))
+        self.decoder.load_weights()  # the model may have been trained since the last call
         self.decoder.filled.zero_()
         self.uniforms.uniform_(generator=generator)
         # 1.–2. the left-padded prompt at padding-aware positions fills slots 0 … P-1

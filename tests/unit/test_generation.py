@@ -79,9 +79,14 @@ def test_static_cache_decoder_matches_the_model_at_every_step(tok, small_model, 
     handle = small_model.lm_head.register_forward_hook(lambda module, inputs, logits: logits + eos_bias)
     generator = torch.Generator().manual_seed(3)
     try:
-        # twice: the second call reuses the fixed-shape buffers (and, on a GPU, the recorded graph)
+        # twice: the second call reuses the fixed-shape buffers (and, on a GPU, the recorded graph), after an
+        # optimizer-like in-place update of the weights, as between two PPO rollouts
         for prompts in (ids, ids.flip(0)):
             prompt_mask = mask if prompts is ids else mask.flip(0)
+            if prompts is not ids:
+                with torch.no_grad():
+                    for parameter in small_model.parameters():
+                        parameter.add_(torch.randn_like(parameter), alpha=0.05)
             rollout = generation.sample(small_model, prompts, prompt_mask, 20, 1.0, tok.eos_token_id,
                                         tok.pad_token_id, generator, fixed_shape=fixed_shape)
             recomputed = generation.sequence_logprobs(small_model, rollout.input_ids, rollout.attention_mask,
