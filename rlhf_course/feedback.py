@@ -20,6 +20,7 @@ Why it is built this way (human rankings are expensive and must never be lost):
 - Each record is written with one `os.write` of a whole line to a file opened with `O_APPEND`, under
   an exclusive `fcntl.flock`, and `os.fsync`ed before `submit` returns: a crashed kernel loses at most
   the ranking being made, and two processes appending to one file never interleave their lines.
+  (A simulated annotator's thousands of rankings go in with `submit_many`: one write, one fsync.)
 - Nothing is ever overwritten, truncated or deleted. Undo appends an `undo` record; loaders drop the
   undone record. A line torn by a crash is reported as a problem and the next record starts on a new line.
 - Loading never stops at a bad line: it becomes a `Problem` (`file:line: message`), the rest still loads.
@@ -314,7 +315,9 @@ class PreferenceStore:
         self.folder = Path(folder)
         self.path = self.folder / f"{self.annotator}.jsonl"
         self._records: list[dict] = []  # every valid line read so far, in file order
-        self._item_keys: dict[str, str] = {}  # record id → item_key, for duplicate checks
+        # for duplicate checks without rescanning the file: item_key → ids of its rankings, and the undone ids
+        self._ranking_ids: dict[str, list[str]] = {}
+        self._undone: set[str] = set()
         self._offset = 0  # bytes of the file already read (always at a line boundary)
 
     # ---- reading ---------------------------------------------------------------------------------
@@ -339,8 +342,10 @@ class PreferenceStore:
             except ValueError:
                 continue  # bad lines are reported by load_preferences / check_preference_files
             self._records.append(record)
-            if "undo" not in record:
-                self._item_keys[record["id"]] = item_key(record["prompt"], record["answers"])
+            if "undo" in record:
+                self._undone.add(record["undo"])
+            elif "ranking" in record:
+                self._ranking_ids.setdefault(item_key(record["prompt"], record["answers"]), []).append(record["id"])
 
     def records(self) -> list[dict]:
         """The effective ranking and skip records of this file (undone ones dropped), oldest first."""
@@ -349,8 +354,8 @@ class PreferenceStore:
 
     def has_ranked(self, prompt: str, answers: list[str]) -> bool:
         """Whether an effective (not undone) ranking of this prompt with these answers is in the file."""
-        key = item_key(prompt, answers)
-        return any("ranking" in r and self._item_keys[r["id"]] == key for r in self.records())
+        self._read_new_lines()
+        return any(i not in self._undone for i in self._ranking_ids.get(item_key(prompt, answers), []))
 
     # ---- writing ---------------------------------------------------------------------------------
 
@@ -360,6 +365,27 @@ class PreferenceStore:
         ranking = validate_ranking(ranking, len(answers))
         record = self._new_record(checkpoint, prompt=prompt, answers=list(answers), ranking=ranking)
         return self._append(record, reject_duplicate=True)
+
+    def submit_many(self, rankings: Iterable[tuple[str, list[str], Ranking, str]]) -> list[dict]:
+        """Validate and append many `(prompt, answers, ranking, checkpoint)` rankings under one lock with one
+        fsync (a simulated annotator writes thousands: an fsync each took 2.5 ms here). Rankings of items the
+        file already ranks, or ranked earlier in the same call, are left out. Returns the records written."""
+        records = []
+        for prompt, answers, ranking, checkpoint in rankings:
+            validate_item(prompt, answers)
+            ranking = validate_ranking(ranking, len(answers))
+            records.append(self._new_record(checkpoint, prompt=prompt, answers=list(answers), ranking=ranking))
+        with self._locked_file() as fd:
+            self._read_new_lines()  # under the lock: sees every line other processes wrote
+            new, keys = [], set()
+            for record in records:
+                key = item_key(record["prompt"], record["answers"])
+                if key not in keys and not self.has_ranked(record["prompt"], record["answers"]):
+                    new.append(record)
+                    keys.add(key)
+            if new:
+                self._write_lines(fd, new)
+        return new
 
     def skip(self, prompt: str, answers: list[str], checkpoint: str) -> dict:
         """Record that this item was skipped (it gives no pairs); return the record written."""
@@ -374,8 +400,8 @@ class PreferenceStore:
             if not remaining:
                 return None
             undone = remaining[-1]
-            self._write_line(fd, {"id": uuid.uuid4().hex, "time": _now_iso(), "annotator": self.annotator,
-                                  "source": self.source, "undo": undone["id"]})
+            self._write_lines(fd, [{"id": uuid.uuid4().hex, "time": _now_iso(), "annotator": self.annotator,
+                                    "source": self.source, "undo": undone["id"]}])
             return undone
 
     def _new_record(self, checkpoint: str, **fields) -> dict:
@@ -392,12 +418,12 @@ class PreferenceStore:
                     f"{self.annotator} has already ranked these answers to this prompt (in {self.path}); "
                     "undo that ranking first if you want to change it"
                 )
-            self._write_line(fd, record)
+            self._write_lines(fd, [record])
         return record
 
-    def _write_line(self, fd: int, record: dict) -> None:
-        """One `os.write` of one whole line, then fsync. Called with the file locked."""
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    def _write_lines(self, fd: int, records: list[dict]) -> None:
+        """One `os.write` of whole lines, one per record, then fsync. Called with the file locked."""
+        line = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records).encode("utf-8")
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             line = b"\n" + line  # a line torn by a crash stays a (reported) bad line; ours starts fresh
@@ -703,10 +729,6 @@ def simulate_rankings(annotator: GoldAnnotator, items: list[dict], store: Prefer
     if not store.source.startswith("simulated:"):
         raise ValueError(f"{store} is a {store.source!r} store; use simulated_store(annotator, folder)")
     set_aside_if_stale(store, items)
-    written = []
-    for item in items:
-        prompt, answers = item["prompt"], item["answers"]
-        if store.has_ranked(prompt, answers):
-            continue
-        written.append(store.submit(prompt, answers, annotator.rank(prompt, answers), item.get("checkpoint", "")))
-    return written
+    todo = [item for item in items if not store.has_ranked(item["prompt"], item["answers"])]
+    return store.submit_many((item["prompt"], item["answers"], annotator.rank(item["prompt"], item["answers"]),
+                              item.get("checkpoint", "")) for item in todo)

@@ -19,9 +19,12 @@ from .training import check_finite, cosine_lr, make_optimizer, set_lr
 
 
 def tokenize_corpus(tokenizer: PreTrainedTokenizerBase, texts: Iterable[str]) -> torch.Tensor:
-    """All `texts` as one stream of token ids, each document followed by EOS: (N,)."""
+    """All `texts` as one stream of token ids, each document followed by EOS: (N,).
+
+    Pass a list (`dataset["text"][:]`): a `datasets` column read row by row takes seconds per 100k documents.
+    """
     ids: list[int] = []
-    for encoded in tokenizer(list(texts), add_special_tokens=False).input_ids:
+    for encoded in tokenizer(list(texts), add_special_tokens=False, return_attention_mask=False).input_ids:
         ids += encoded + [tokenizer.eos_token_id]
     return torch.tensor(ids, dtype=torch.long)
 

@@ -26,6 +26,11 @@ def tokenize_demonstration(tokenizer: PreTrainedTokenizerBase, prompt: str, resp
     """`{"input_ids", "labels"}` of one demonstration; labels are `IGNORE_INDEX` on every prompt token."""
     prompt_ids = tokenizer(chat_prompt(tokenizer, prompt), add_special_tokens=False).input_ids
     full_ids = tokenizer(chat_text(tokenizer, prompt, response), add_special_tokens=False).input_ids
+    return mask_prompt(prompt_ids, full_ids, prompt)
+
+
+def mask_prompt(prompt_ids: list[int], full_ids: list[int], prompt: str) -> dict:
+    """`{"input_ids": full_ids, "labels"}`: the labels are the ids with every prompt token set to `IGNORE_INDEX`."""
     if full_ids[: len(prompt_ids)] != prompt_ids:
         raise ValueError(f"the chat template tokenizes the prompt differently inside the conversation: {prompt!r}")
     labels = [IGNORE_INDEX] * len(prompt_ids) + full_ids[len(prompt_ids) :]
@@ -33,12 +38,23 @@ def tokenize_demonstration(tokenizer: PreTrainedTokenizerBase, prompt: str, resp
 
 
 def tokenize_demonstrations(tokenizer: PreTrainedTokenizerBase, demonstrations: Dataset, max_len: int) -> Dataset:
-    """Tokenize a `Dataset` with `prompt` and `response` columns; drops (and counts) rows over `max_len`."""
-    tokenized = demonstrations.map(
-        lambda row: tokenize_demonstration(tokenizer, row["prompt"], row["response"]),
-        remove_columns=demonstrations.column_names,
-        desc="tokenizing",
-    )
+    """Tokenize a `Dataset` with `prompt` and `response` columns (each row as `tokenize_demonstration` does);
+    drops rows over `max_len`."""
+
+    def encode(texts: list[str]) -> list[list[int]]:
+        return tokenizer(texts, add_special_tokens=False, return_attention_mask=False).input_ids
+
+    def tokenize_batch(batch: dict[str, list]) -> dict[str, list]:
+        # one tokenizer call per batch, not per row: the fast tokenizer then encodes in parallel (20k rows
+        # took 13 s one at a time on two CPU cores, 5.4 s in batches of 1000)
+        prompt_ids = encode([chat_prompt(tokenizer, p) for p in batch["prompt"]])
+        full_ids = encode([chat_text(tokenizer, p, r) for p, r in zip(batch["prompt"], batch["response"])])
+        rows = [mask_prompt(prompt_row, full_row, prompt)
+                for prompt_row, full_row, prompt in zip(prompt_ids, full_ids, batch["prompt"])]
+        return {"input_ids": [r["input_ids"] for r in rows], "labels": [r["labels"] for r in rows]}
+
+    tokenized = demonstrations.map(tokenize_batch, batched=True, batch_size=1000,
+                                   remove_columns=demonstrations.column_names, desc="tokenizing")
     return tokenized.filter(lambda row: len(row["input_ids"]) <= max_len)
 
 

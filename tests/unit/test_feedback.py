@@ -203,6 +203,31 @@ def test_duplicate_submission_is_rejected(tmp_path):
     PreferenceStore(tmp_path, "bob").submit(PROMPT, ANSWERS, [[0], [1], [2], [3]], "sft")
 
 
+def test_submit_many_writes_once_and_leaves_out_what_is_ranked(tmp_path, monkeypatch):
+    store = PreferenceStore(tmp_path, "sim", source="simulated:gold")
+    kept = store.submit(PROMPT, ANSWERS, [[0], [1], [2], [3]], "sft")
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    batch = [(PROMPT, ANSWERS, [[3], [2], [1], [0]], "sft"),  # already in the file
+             (PROMPT + "!", ANSWERS, [[1], [0], [2], [3]], "sft"),
+             (PROMPT + "!", ANSWERS, [[0], [1], [2], [3]], "sft"),  # twice in the batch
+             (PROMPT + "?", ANSWERS[:2], [[1], [0]], "sft")]
+    written = store.submit_many(batch)
+    assert [(r["prompt"], r["ranking"]) for r in written] == [(PROMPT + "!", [[1], [0], [2], [3]]),
+                                                              (PROMPT + "?", [[1], [0]])]
+    assert len(synced) == 1
+    assert lines(store.path) == [kept, *written]
+    assert PreferenceStore(tmp_path, "sim").has_ranked(PROMPT + "?", ANSWERS[:2])
+
+
+def test_submit_many_with_one_bad_ranking_writes_nothing(tmp_path):
+    store = PreferenceStore(tmp_path, "sim", source="simulated:gold")
+    with pytest.raises(ValueError, match="not ranked"):
+        store.submit_many([(PROMPT, ANSWERS, [[0], [1], [2], [3]], "sft"), (PROMPT + "!", ANSWERS, [[0], [1]], "sft")])
+    assert not store.path.exists()
+
+
 def test_undo_appends_and_loaders_drop_the_undone(tmp_path):
     store = PreferenceStore(tmp_path, "ana")
     first = store.submit(PROMPT, ANSWERS, [[0], [1], [2], [3]], "sft")
@@ -212,6 +237,7 @@ def test_undo_appends_and_loaders_drop_the_undone(tmp_path):
     rows = lines(store.path)
     assert len(rows) == 3 and rows[2]["undo"] == second["id"]  # nothing deleted, one line appended
     # after the undo the same item may be ranked again
+    assert not store.has_ranked(PROMPT + "!", ANSWERS) and store.has_ranked(PROMPT, ANSWERS)
     store.submit(PROMPT + "!", ANSWERS, [[0], [1], [2], [3]], "sft")
     assert store.undo_last()["ranking"] == [[0], [1], [2], [3]]
     assert store.undo_last() == first

@@ -6,7 +6,7 @@ import pytest
 import torch
 from datasets import Dataset
 
-from rlhf_course import sft, tokenizer
+from rlhf_course import sft, tokenizer, world
 from rlhf_course.config import SFTConfig
 
 
@@ -35,6 +35,16 @@ def test_sft_loss_matches_hand_computed_cross_entropy():
     labels = torch.tensor([[sft.IGNORE_INDEX, 0, 1]])
     expected = -(torch.log_softmax(torch.tensor([2.0, 0.0]), 0)[1] + torch.log_softmax(torch.tensor([0.0, 0.0]), 0)[0]) / 2
     assert sft.sft_loss(logits, labels).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_dataset_tokenization_gives_each_row_as_tokenize_demonstration_does(tok):
+    rows = [{"prompt": d["prompt"], "response": d["response"]} for d in world.make_demonstrations(40, seed=1)]
+    rows.append({"prompt": "Write a story.", "response": "Once upon a time. " * 40})  # over max_len: dropped
+    tokenized = sft.tokenize_demonstrations(tok, Dataset.from_list(rows), max_len=160)
+    expected = [sft.tokenize_demonstration(tok, r["prompt"], r["response"]) for r in rows]
+    kept = [e for e in expected if len(e["input_ids"]) <= 160]
+    assert len(expected) - 1 >= len(kept) >= 30
+    assert tokenized[:] == {key: [e[key] for e in kept] for key in ("input_ids", "labels")}
 
 
 def test_collate_right_pads_with_no_loss_on_padding(tok):

@@ -1,6 +1,7 @@
 """The BPE tokenizer: special tokens, round trips and the chat template."""
 
 import pytest
+import torch
 
 from rlhf_course import tokenizer, world
 
@@ -47,3 +48,12 @@ def test_save_and_reload(tok, tmp_path):
     assert again.pad_token_id == tok.pad_token_id and again.eos_token_id == tok.eos_token_id
     assert tokenizer.chat_prompt(again, "Hi") == tokenizer.chat_prompt(tok, "Hi")
     assert again.padding_side == "left"
+
+
+def test_corpus_stream_is_each_document_then_eos(tok):
+    from rlhf_course import pretrain
+
+    texts = [d["text"] for d in world.make_corpus(20, seed=1)] + [""]
+    stream = pretrain.tokenize_corpus(tok, texts)
+    expected = [i for text in texts for i in tok(text, add_special_tokens=False).input_ids + [tok.eos_token_id]]
+    assert stream.tolist() == expected and stream.dtype == torch.long
