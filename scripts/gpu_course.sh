@@ -22,7 +22,8 @@ if [ -n "${BENCH:-}" ]; then  # benchmarks first: their numbers come back even i
     | tee "$OUT/bench_gpu.txt" | grep -v "it/s\]$" | tail -25
 fi
 start=$(date +%s)
-timeout "${COURSE_TIMEOUT:-480}" python3 -m rlhf_course run --profile "$PROFILE" --keep-going ${RUN_ARGS:-} 2>&1 | tee "$OUT/run.log" | grep -v "cell/s\]$"
+# the course alone may take up to 10 minutes (its target), and a device call at most 600 s: leave room to copy
+timeout "${COURSE_TIMEOUT:-$([ -n "${BENCH:-}" ] && echo 420 || echo 560)}" python3 -m rlhf_course run --profile "$PROFILE" --keep-going ${RUN_ARGS:-} 2>&1 | tee "$OUT/run.log" | grep -v "cell/s\]$"
 echo "course wall time: $(( $(date +%s) - start )) s" | tee -a "$OUT/machine.txt"
 cp "$RLHF_RUNS_DIR/$PROFILE/report.json" "$OUT/report.json" 2>/dev/null
 # checkpoints are large: keep only the small files
