@@ -486,8 +486,8 @@ def test_simulate_rankings_into_a_store(tmp_path):
     written = simulate_rankings(annotator, ITEMS[:20], store)
     assert len(written) == 20 and store.path == tmp_path / "gold.jsonl"
     assert {r["source"] for r in lines(store.path)} == {"simulated:gold"}
-    assert len(simulate_rankings(annotator, ITEMS[:25], store)) == 5
-    assert len(lines(store.path)) == 25  # re-running adds only the 5 new items
+    assert len(simulate_rankings(annotator, ITEMS[:25] + ITEMS[22:25], store)) == 5
+    assert len(lines(store.path)) == 25  # re-running adds only the 5 new items, each once
     dataset, problems = load_preferences(tmp_path)
     assert problems == [] and len(dataset) == 25 * 6 and set(dataset["source"]) == {"simulated:gold"}
     with pytest.raises(ValueError, match="simulated_store"):
