@@ -38,11 +38,6 @@ os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 import common  # noqa: E402  (standard library only)
 
 
-def timed(function):
-    result, seconds = common.timed(function)
-    return seconds, result
-
-
 def prepare(profile, workdir: Path) -> dict[str, float]:
     """One pass over every step; seconds per step."""
     from datasets import Dataset
@@ -50,16 +45,18 @@ def prepare(profile, workdir: Path) -> dict[str, float]:
     from rlhf_course import feedback, pretrain, sft, tokenizer, world
 
     seconds = {}
-    seconds["01 corpus"], split = timed(lambda: Dataset.from_list(
+    split, seconds["01 corpus"] = common.timed(lambda: Dataset.from_list(
         world.make_corpus(profile.world.corpus_documents, seed=profile.world.seed)
     ).train_test_split(test_size=profile.pretrain.heldout_documents, seed=profile.seed))
-    seconds["01 texts: column[:]"], texts = timed(lambda: (split["train"]["text"][:], split["test"]["text"][:]))
-    seconds["01 texts: list(column)"], by_row = timed(lambda: (list(split["train"]["text"]), list(split["test"]["text"])))
+    train, test = split["train"], split["test"]
+    texts, seconds["01 texts: column[:]"] = common.timed(lambda: (train["text"][:], test["text"][:]))
+    by_row, seconds["01 texts: list(column)"] = common.timed(lambda: (list(train["text"]), list(test["text"])))
     assert by_row == texts
     train_texts, heldout_texts = texts
-    seconds["01 train tokenizer"], tok = timed(lambda: tokenizer.train_tokenizer(train_texts, profile.model.vocab_size))
-    seconds["01 tokenize corpus"], stream = timed(lambda: (pretrain.tokenize_corpus(tok, train_texts),
-                                                           pretrain.tokenize_corpus(tok, heldout_texts)))
+    tok, seconds["01 train tokenizer"] = common.timed(
+        lambda: tokenizer.train_tokenizer(train_texts, profile.model.vocab_size))
+    _, seconds["01 tokenize corpus"] = common.timed(
+        lambda: (pretrain.tokenize_corpus(tok, train_texts), pretrain.tokenize_corpus(tok, heldout_texts)))
 
     def demonstrations():
         rows = world.make_demonstrations(profile.world.demonstrations, seed=profile.world.seed)
@@ -67,9 +64,9 @@ def prepare(profile, workdir: Path) -> dict[str, float]:
         return Dataset.from_list([{"prompt": d["prompt"], "response": d["response"]} for d in rows]).shuffle(
             seed=profile.seed)
 
-    seconds["02 demonstrations"], demos = timed(demonstrations)
-    seconds["02 tokenize demonstrations"], _ = timed(lambda: sft.tokenize_demonstrations(tok, demos,
-                                                                                         profile.model.max_seq_len))
+    demos, seconds["02 demonstrations"] = common.timed(demonstrations)
+    _, seconds["02 tokenize demonstrations"] = common.timed(
+        lambda: sft.tokenize_demonstrations(tok, demos, profile.model.max_seq_len))
 
     config, rng = profile.reward, random.Random(0)
     items = [{"prompt": p, "answers": [world.write_story(world.parse_request(p), rng)
@@ -81,11 +78,11 @@ def prepare(profile, workdir: Path) -> dict[str, float]:
     shutil.rmtree(folder, ignore_errors=True)
     gold = feedback.GoldAnnotator(temperature=config.annotator_temperature, seed=profile.seed)
     writer = feedback.GoldAnnotator(config.annotator_temperature, seed=profile.seed, name="contrast-writer")
-    seconds["03 rank candidates"], _ = timed(lambda: feedback.simulate_rankings(
+    _, seconds["03 rank candidates"] = common.timed(lambda: feedback.simulate_rankings(
         gold, items, feedback.simulated_store(gold, folder)))
-    seconds["03 rank contrast pairs"], _ = timed(lambda: feedback.simulate_rankings(
+    _, seconds["03 rank contrast pairs"] = common.timed(lambda: feedback.simulate_rankings(
         writer, contrast, feedback.simulated_store(writer, folder)))
-    seconds["03 load preferences"], (pairs, problems) = timed(lambda: feedback.load_preferences([folder]))
+    (pairs, problems), seconds["03 load preferences"] = common.timed(lambda: feedback.load_preferences([folder]))
     assert not problems and len(pairs) > 0
     return seconds
 

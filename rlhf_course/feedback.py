@@ -355,7 +355,11 @@ class PreferenceStore:
     def has_ranked(self, prompt: str, answers: list[str]) -> bool:
         """Whether an effective (not undone) ranking of this prompt with these answers is in the file."""
         self._read_new_lines()
-        return any(i not in self._undone for i in self._ranking_ids.get(item_key(prompt, answers), []))
+        return self._ranked(item_key(prompt, answers))
+
+    def _ranked(self, key: str) -> bool:
+        """Whether the lines read so far hold an effective ranking of the item `key` (no reading)."""
+        return any(i not in self._undone for i in self._ranking_ids.get(key, []))
 
     # ---- writing ---------------------------------------------------------------------------------
 
@@ -380,7 +384,7 @@ class PreferenceStore:
             new, keys = [], set()
             for record in records:
                 key = item_key(record["prompt"], record["answers"])
-                if key not in keys and not self.has_ranked(record["prompt"], record["answers"]):
+                if key not in keys and not self._ranked(key):
                     new.append(record)
                     keys.add(key)
             if new:
@@ -413,7 +417,7 @@ class PreferenceStore:
     def _append(self, record: dict, reject_duplicate: bool = False) -> dict:
         with self._locked_file() as fd:
             self._read_new_lines()  # under the lock: sees every line other processes wrote
-            if reject_duplicate and self.has_ranked(record["prompt"], record["answers"]):
+            if reject_duplicate and self._ranked(item_key(record["prompt"], record["answers"])):
                 raise ValueError(
                     f"{self.annotator} has already ranked these answers to this prompt (in {self.path}); "
                     "undo that ranking first if you want to change it"
