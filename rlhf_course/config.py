@@ -4,6 +4,12 @@ A profile is the course's single dial (as `n_layer` is nanoGPT's): `tiny` runs e
 cores in minutes (it is what CI runs), `gpu` trains bigger models on one GPU. Choose one with the
 environment variable `RLHF_PROFILE`; without it the course takes `gpu` when CUDA is present, else `tiny`.
 Each phase reads its own section (`profile.pretrain`, `profile.sft`, ...).
+
+The second dial is the seed (`RLHF_SEED`, default 0, or `python -m rlhf_course run --seed N`). It changes every
+training and sampling stream of the course: model initialisation, batch order, rollouts, the simulated
+annotators' noise and the evaluation samples. The generated world (corpus, demonstrations, gold judge) and the
+test prompts stay the same, so two seeds are two runs of the same experiment. Another machine's floating-point
+order is, in effect, another seed: a lesson the course teaches must hold for every seed, not only for 0.
 """
 
 from __future__ import annotations
@@ -71,7 +77,7 @@ class SamplingConfig:
     max_new_tokens: int = 112  # longer answers are cut and count as "never ended"
     eval_prompts: int = 200  # held-out test prompts behind every `gold_mean`
     batch_size: int = 100  # prompts sampled at once
-    seed: int = 1234  # the evaluation sampling seed
+    seed: int = 1234  # the evaluation sampling seed (the course seed is added to it)
 
 
 @dataclass(frozen=True)
@@ -151,7 +157,7 @@ class Profile:
     reward: RewardConfig = field(default_factory=RewardConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     dpo: DPOConfig = field(default_factory=DPOConfig)
-    seed: int = 0
+    seed: int = 0  # the course seed (`RLHF_SEED`): every training and sampling stream, not the world
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -184,7 +190,7 @@ PROFILES: dict[str, Profile] = {
 
 
 class ProfileError(ValueError):
-    """An unknown profile name."""
+    """An unknown profile name or a seed that is not a whole number."""
 
 
 def default_profile_name() -> str:
@@ -197,9 +203,23 @@ def default_profile_name() -> str:
     return "gpu" if torch.cuda.is_available() else "tiny"
 
 
-def get_profile(name: str | None = None) -> Profile:
-    """The profile called `name` (default: `default_profile_name()`)."""
+def course_seed() -> int:
+    """`RLHF_SEED` as a whole number ≥ 0 (default 0)."""
+    raw = os.environ.get("RLHF_SEED", "").strip() or "0"
+    if not raw.isdigit():
+        raise ProfileError(f"RLHF_SEED must be a whole number ≥ 0, not {raw!r}")
+    return int(raw)
+
+
+def get_profile(name: str | None = None, seed: int | None = None) -> Profile:
+    """The profile called `name` (default: `default_profile_name()`) at course seed `seed` (default:
+    `course_seed()`). The seed also moves the evaluation sampling seed, so that every stream changes."""
     name = name or default_profile_name()
     if name not in PROFILES:
         raise ProfileError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)} (set RLHF_PROFILE)")
-    return PROFILES[name]
+    profile = PROFILES[name]
+    seed = course_seed() if seed is None else seed
+    if seed == profile.seed:
+        return profile
+    sampling = dataclasses.replace(profile.sampling, seed=profile.sampling.seed + seed)
+    return dataclasses.replace(profile, seed=seed, sampling=sampling)

@@ -36,7 +36,9 @@ class Session:
 
 
 def start(notebook: str, seed: int | None = None) -> Session:
-    """Set up a notebook: offline Hugging Face, seeds, and a printout of profile, device and expected time."""
+    """Set up a notebook: offline Hugging Face, seeds, and a printout of profile, seed, device and expected time.
+
+    `seed` overrides `RLHF_SEED` for this kernel (and for the checkpoints' folder, `runs/<profile>-seed<N>`)."""
     # A stray Hub call fails in a second instead of hanging for a minute on machines without internet.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -46,15 +48,17 @@ def start(notebook: str, seed: int | None = None) -> Session:
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()  # e.g. "Writing model shards": noise at this size
+    if seed is not None:
+        os.environ["RLHF_SEED"] = str(seed)  # so that every later get_profile() and runs_dir() agree
     profile = get_profile()
-    seed = profile.seed if seed is None else seed
-    random.seed(seed)
-    torch.manual_seed(seed)
+    random.seed(profile.seed)
+    torch.manual_seed(profile.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     where = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     minutes = profile.expected_minutes.get(notebook)
     print(f"Notebook {notebook} · {NOTEBOOK_TITLES.get(notebook, '')}")
     print(f"  profile : {profile.name} ({profile.description})  — set RLHF_PROFILE to change")
+    print(f"  seed    : {profile.seed}  — set RLHF_SEED (or `run --seed N`) for another run of the same experiment")
     print(f"  device  : {device.type} ({where}); torch {torch.__version__}, Python {platform.python_version()}")
     if minutes is not None:
         print(f"  expected: about {minutes:g} min on this profile's reference machine")

@@ -8,6 +8,7 @@ decoding mode is fixed and reported rather than chosen per model.
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 from dataclasses import dataclass, field
@@ -97,3 +98,27 @@ def bootstrap_ci(values: list[float], n_resamples: int = 1000, level: float = 0.
     means = sorted(statistics.fmean(rng.choices(values, k=len(values))) for _ in range(n_resamples))
     tail = (1 - level) / 2
     return means[int(tail * n_resamples)], means[int((1 - tail) * n_resamples) - 1]
+
+
+def best_of_n_kl(n: int) -> float:
+    """KL(best-of-n ‖ the sampler) in nats: log n − (n − 1)/n (Stiennon et al. 2020, appendix G.3).
+
+    Best-of-n draws n answers and keeps the one the reward model likes best: the cheapest RLHF there is. Its
+    distance from the sampler grows only with log n (exactly this for distinct rewards; Beirami et al. 2024)."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, not {n}")
+    return math.log(n) - (n - 1) / n
+
+
+def best_of_n_mean(proxy: list[float], values: list[float], n: int) -> float:
+    """The expected `values[i]` of the answer a best-of-n picks by `proxy`, over every n of these N samples.
+
+    Unbiased over all C(N, n) subsets rather than one draw (Nakano et al. 2021, WebGPT appendix; Gao et al.
+    2022 §2): with the samples sorted by proxy, the k-th lowest (k = 1…N) is the best of a subset with
+    probability C(k − 1, n − 1) / C(N, n). Ties in the proxy are broken by position."""
+    N = len(proxy)
+    if len(values) != N or not 1 <= n <= N:
+        raise ValueError(f"best_of_n_mean needs 1 ≤ n ≤ N equally long lists (n={n}, N={N}, {len(values)} values)")
+    order = sorted(range(N), key=lambda i: (proxy[i], i))
+    total = math.comb(N, n)
+    return sum(math.comb(k - 1, n - 1) / total * values[i] for k, i in enumerate(order, 1) if k >= n)

@@ -6,8 +6,8 @@ computed from another `sft` checkpoint or other candidates, or when asked (`reco
 environment variable `RLHF_RECOMPUTE=1`). Their PPO runs use `experiment_ppo`: notebook 04's settings with
 rollouts of 16 prompts (tiny) per iteration, a quarter of the work of an iteration of notebook 04.
 
-- `overoptimisation`: PPO with a weak KL penalty for many iterations against a reward model trained on
-  few labels; proxy reward and gold score along the way, against KL from SFT (Gao et al. 2022).
+- `overoptimisation`: best-of-n against a reward model trained on few labels; proxy reward and gold score as n
+  grows, against the KL of best-of-n from SFT (Gao et al. 2022).
 - `biased_annotators`: reward models trained on labels from a length-biased and a happy-biased
   annotator, PPO against each, and what the policy learned.
 - `label_budget`: reward-model accuracy as the number of preference pairs and the annotator noise vary,
@@ -31,7 +31,7 @@ from . import evaluation, feedback, models, ppo, reward, world
 from .config import Profile
 
 CANDIDATES_FILE = "candidates.json"  # notebook 03's SFT answers to train prompts, K per prompt
-VERSION = 2  # raise when an experiment changes, so results cached by older code are recomputed
+VERSION = 4  # raise when an experiment changes, so results cached by older code are recomputed
 
 
 def cache_dir(profile_name: str) -> Path:
@@ -173,10 +173,11 @@ def mood_share(prompts: list[str], answers: list[str], mood: str) -> float:
     return statistics.fmean(mood in world.moods_shown(a) for _, a in other)
 
 
-def train_reward_on(profile: Profile, pairs: list[dict], normalize_on: list[dict] | None = None, seed: int = 0):
-    """A reward model trained from `sft` on `pairs` for one epoch; normalised on the SFT answers of
-    `normalize_on` (candidate items) when given (PPO needs that; accuracy and correlations do not)."""
+def train_reward_on(profile: Profile, pairs: list[dict], normalize_on: list[dict] | None = None):
+    """A reward model trained from `sft` on `pairs` for one epoch, at the course seed; normalised on the SFT
+    answers of `normalize_on` (candidate items) when given (PPO needs that; accuracy and correlations do not)."""
     _, tok, _ = models.load_checkpoint("sft", profile.name, device="cpu")
+    seed = profile.seed
     torch.manual_seed(seed)
     reward_model = reward.init_reward_model(models.checkpoint_dir("sft", profile.name), tok).to(models.get_device())
     reward.train_reward_model(reward_model, tok, pairs, dataclasses.replace(profile.reward, epochs=1.0), seed=seed,
@@ -202,7 +203,7 @@ def sft_evaluation(profile: Profile, eval_prompts: list[str]) -> dict:
     return dict(_sft_evaluations[key])
 
 
-def run_ppo(profile: Profile, reward_model, config, eval_prompts: list[str], seed: int = 0,
+def run_ppo(profile: Profile, reward_model, config, eval_prompts: list[str], seed: int | None = None,
             trajectory: bool = False) -> dict:
     """PPO from `sft` against `reward_model`, measured on `eval_prompts` at the end (and every
     `config.eval_every` iterations along the way with `trajectory=True`): KL from SFT, proxy reward, gold,
@@ -222,7 +223,8 @@ def run_ppo(profile: Profile, reward_model, config, eval_prompts: list[str], see
 
     train_prompts = world.make_prompts(config.train_prompt_pool, "train", seed=21)
     state = ppo.train_ppo(policy, reference, reward_model, value_model, tok, train_prompts, config,
-                          evaluate_gold=measure if trajectory else None, seed=seed)
+                          evaluate_gold=measure if trajectory else None,
+                          seed=profile.seed if seed is None else seed)
     if not trajectory:
         measure(policy)
     iterations = [h["iteration"] for h in state.history if "gold" in h] if trajectory else [config.iterations]
@@ -245,27 +247,51 @@ def experiment_ppo(profile: Profile, iterations: int, eval_every: int | None = N
 # --------------------------------------------------------------------------------------------------
 
 
-def overoptimisation(profile: Profile) -> dict:
-    """Gao et al. (2022) in miniature: a proxy reward model trained on few labels, PPO with a weak KL
-    penalty and a high learning rate; proxy reward and gold along the way, against KL from SFT."""
+def best_of_n_curve(proxy: list[float], gold: list[float], samples_per_prompt: int, ns) -> list[dict]:
+    """Gold and proxy score of the best-of-n pick by `proxy` for each n in `ns`, averaged over prompts (flat lists,
+    `samples_per_prompt` answers a prompt), with best-of-n's KL from the sampler."""
+    curve = []
+    for n in ns:
+        picks = [(evaluation.best_of_n_mean(proxy[r : r + samples_per_prompt], gold[r : r + samples_per_prompt], n),
+                  evaluation.best_of_n_mean(proxy[r : r + samples_per_prompt], proxy[r : r + samples_per_prompt], n))
+                 for r in range(0, len(proxy), samples_per_prompt)]
+        curve.append({"n": n, "kl": round(evaluation.best_of_n_kl(n), 4),
+                      "gold": round(statistics.fmean(g for g, _ in picks), 4),
+                      "proxy": round(statistics.fmean(p for _, p in picks), 4)})
+    return curve
+
+
+def overoptimisation(profile: Profile, ns=(1, 2, 4, 8, 16, 32, 64), samples_per_prompt: int = 64) -> dict:
+    """Gao et al. (2022) in miniature, with best-of-n: a proxy reward model trained on very few noisy labels picks
+    the best of n SFT answers; the proxy's and the gold judge's score of the pick as n grows, against the
+    analytic KL log n − (n − 1)/n. Beside it, the same best-of-n with notebook 03's reward model (5,000 pairs).
+    Best-of-n needs no training, so each curve carries only the sampling noise of `samples_per_prompt` answers
+    to each of notebook 04's evaluation prompts, averaged over every n of them (`evaluation.best_of_n_mean`)."""
+    from .generation import sample_answers
+
     items = load_candidates(profile.name)
-    few = random.Random(0).sample(items, max(40, len(items) // 8))
-    pairs = rank_pairs(feedback.GoldAnnotator(temperature=0.1, seed=3), few)
-    progress = stages(2, "over-optimisation")
-    reward_model, tok = train_reward_on(profile, pairs, normalize_on=items[:100])
+    # The rankings of 20 prompts (120 pairs). With more labels the proxy is better and gold falls later and less:
+    # one sft model, three proxies each, gold fell 0.03-0.13 past its peak on 372 pairs and 0.06-0.17 on 120.
+    few = random.Random(profile.seed).sample(items, max(20, len(items) // 32))
+    pairs = rank_pairs(feedback.GoldAnnotator(temperature=0.1, seed=profile.seed + 3), few)
+    progress = stages(3, "over-optimisation")
+    proxy_model, tok = train_reward_on(profile, pairs, normalize_on=items[:100])
     progress.update()
-    config = experiment_ppo(profile, iterations=10, eval_every=3,
-                            kl_coef=profile.ppo.kl_coef / 10)
-    eval_prompts = world.make_prompts(profile.ppo.eval_prompts, "test", seed=11)
-    sft = sft_evaluation(profile, eval_prompts)
-    result = run_ppo(profile, reward_model, config, eval_prompts, trajectory=True)
+    prompts = world.make_prompts(profile.ppo.eval_prompts, "test", seed=11)
+    sft_model, _, _ = models.load_checkpoint("sft", profile.name)
+    flat = [p for p in prompts for _ in range(samples_per_prompt)]
+    answers = sample_answers(sft_model, tok, flat, profile.sampling.max_new_tokens, seed=profile.sampling.seed,
+                             batch_size=profile.sampling.batch_size * 2, progress=False)
+    progress.update()
+    gold = [world.gold_score(p, a) for p, a in zip(flat, answers.texts)]
+    weak = reward.score_texts(proxy_model, tok, flat, answers.texts)
+    reward_model, _, _ = models.load_reward_model(profile.name)
+    full = reward.score_texts(reward_model, tok, flat, answers.texts)
     progress.update()
     progress.close()
-    start = {"iteration": 0, "kl": 0.0, "gold": sft["gold"], "mean_length": sft["mean_length"],
-             "proxy": statistics.fmean(reward.score_texts(reward_model, tok, eval_prompts, sft["answers"]))}
-    del result["final"]["answers"]
-    return {"n_pairs": len(pairs), "kl_coef": config.kl_coef, "iterations": config.iterations,
-            "trajectory": [start, *result["trajectory"]], "final": result["final"]}
+    return {"n_pairs": len(pairs), "prompts": len(prompts), "samples_per_prompt": samples_per_prompt,
+            "weak_proxy": best_of_n_curve(weak, gold, samples_per_prompt, ns),
+            "reward_model": best_of_n_curve(full, gold, samples_per_prompt, ns)}
 
 
 def biased_annotators(profile: Profile) -> dict:
@@ -283,8 +309,8 @@ def biased_annotators(profile: Profile) -> dict:
     sft = sft_evaluation(profile, eval_prompts)
     config = experiment_ppo(profile, iterations=10)
     temperature = profile.reward.annotator_temperature
-    annotators = [feedback.LengthBiasedAnnotator(bias=1.0, temperature=temperature, seed=5),
-                  feedback.MoodBiasedAnnotator(mood="happy", bias=0.3, temperature=temperature, seed=5)]
+    annotators = [feedback.LengthBiasedAnnotator(bias=1.0, temperature=temperature, seed=profile.seed + 5),
+                  feedback.MoodBiasedAnnotator(mood="happy", bias=0.3, temperature=temperature, seed=profile.seed + 5)]
     results = {}
     progress = stages(len(annotators) * 2, "biased annotators")
     for annotator in annotators:
@@ -320,7 +346,7 @@ def label_budget(profile: Profile, fractions=(0.1, 0.3, 1.0), temperatures=(0.02
         subset = items[: max(10, int(len(items) * fraction))]
         for temperature in temperatures:
             with_ppo = (fraction, temperature) in corners
-            pairs = rank_pairs(feedback.GoldAnnotator(temperature=temperature, seed=9), subset)
+            pairs = rank_pairs(feedback.GoldAnnotator(temperature=temperature, seed=profile.seed + 9), subset)
             reward_model, tok = train_reward_on(profile, pairs, normalize_on=items[:100] if with_ppo else None)
             rewards = reward.score_texts(reward_model, tok, heldout["prompts"], heldout["answers"])
             cell = {"fraction": fraction, "n_pairs": len(pairs), "temperature": temperature,

@@ -26,7 +26,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from .config import ModelConfig, Profile
+from .config import ModelConfig, Profile, course_seed
 
 # Which notebook makes each checkpoint: the error for a missing checkpoint names it.
 PHASE_NOTEBOOKS = {
@@ -48,9 +48,11 @@ def repo_root() -> Path:
 
 
 def runs_dir(profile_name: str) -> Path:
-    """Where a profile's run lives: `$RLHF_RUNS_DIR/<profile>` or `<repo>/runs/<profile>`."""
+    """Where a profile's run lives: `$RLHF_RUNS_DIR/<profile>` or `<repo>/runs/<profile>`, with `-seed<N>` after
+    the profile's name for a course seed N other than 0 (`RLHF_SEED`), so that two seeds never share checkpoints."""
     root = os.environ.get("RLHF_RUNS_DIR")
-    return (Path(root) if root else repo_root() / "runs") / profile_name
+    seed = course_seed()
+    return (Path(root) if root else repo_root() / "runs") / (profile_name + (f"-seed{seed}" if seed else ""))
 
 
 def checkpoint_dir(phase: str, profile_name: str) -> Path:

@@ -181,18 +181,27 @@ def gold_vs_kl(points: dict[str, tuple[float, float]]):
     return fig
 
 
-def overoptimisation(trajectory: list[dict]):
-    """Proxy reward and gold score against KL from SFT along one PPO run (Gao et al. 2022, fig. 1)."""
-    kl = [p["kl"] for p in trajectory]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(kl, [p["proxy"] for p in trajectory], "o-", color="#c60", label="proxy: reward model")
-    ax.set_xlabel("KL from SFT (nats per answer)")
-    ax.set_ylabel("proxy reward (normalised)", color="#c60")
-    gold_ax = ax.twinx()
-    gold_ax.plot(kl, [p["gold"] for p in trajectory], "s-", color="#26a", label="gold score")
-    gold_ax.set_ylabel("gold score", color="#26a")
-    ax.set_title("Over-optimisation: the proxy keeps rising, the gold score does not")
-    fig.legend(loc="lower right", bbox_to_anchor=(0.88, 0.15))
+def overoptimisation(curve: list[dict], better: list[dict] | None = None):
+    """Proxy reward and gold score of best-of-n against its KL from SFT, each point labelled with n
+    (Gao et al. 2022, fig. 1); `better`: the gold score of best-of-n with a better reward model, for comparison."""
+    kl = [p["kl"] for p in curve]
+    fig, (ax, gold_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    ax.plot(kl, [p["proxy"] for p in curve], "o-", color="#c60")
+    ax.set_xlabel("KL from SFT (nats) = log n − (n − 1)/n")
+    ax.set_title("Proxy: what the weak reward model says")
+    ax.set_ylabel("proxy reward of the pick (normalised)")
+    gold_ax.plot(kl, [p["gold"] for p in curve], "s-", color="#26a", label="picked by the weak reward model")
+    for point in curve:
+        gold_ax.annotate(f"n={point['n']}", (point["kl"], point["gold"]), textcoords="offset points", xytext=(0, -12),
+                         ha="center", fontsize=8, color="#26a")
+    if better:
+        gold_ax.plot([p["kl"] for p in better], [p["gold"] for p in better], "^--", color="#393",
+                     label="picked by notebook 03's reward model")
+    gold_ax.set_xlabel("KL from SFT (nats) = log n − (n − 1)/n")
+    gold_ax.set_ylabel("gold score of the pick")
+    gold_ax.set_title("Gold: what people really want")
+    gold_ax.legend(fontsize=8)
+    fig.suptitle("Over-optimisation with best-of-n: the proxy keeps rising, the gold score does not")
     fig.tight_layout()
     return fig
 

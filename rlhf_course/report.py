@@ -1,4 +1,5 @@
-"""`runs/<profile>/report.json`: the headline numbers of every phase, written as each notebook finishes."""
+"""`runs/<profile>/report.json`: the headline numbers of every phase, written as each notebook finishes, and every
+learning outcome a notebook checks (`check`), with its value and threshold, passed or not."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from .config import course_seed
 from .models import runs_dir
 
 
@@ -34,6 +36,7 @@ def record_phase(profile_name: str, phase: str, entry: dict) -> dict:
 
 def _write(profile_name: str, report: dict) -> None:
     report["profile"] = profile_name
+    report["seed"] = course_seed()
     path = report_path(profile_name)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
@@ -46,3 +49,23 @@ def record_run(profile_name: str, notebook: str, wall_s: float) -> None:
     report = read_report(profile_name)
     report.setdefault("notebooks", {})[notebook] = {"wall_s": wall_s}
     _write(profile_name, report)
+
+
+def check(profile_name: str, name: str, value: float, *, at_least: float | None = None,
+          at_most: float | None = None, why: str = "") -> None:
+    """Assert a learning outcome (`at_least <= value <= at_most`) and record it under `checks[name]` in the report.
+
+    It is recorded before it fails, so that the robustness sweep (`benchmarks/robustness.py`) sees the value of a
+    failed check too. The thresholds are set from that sweep: each sits below the worst of its runs, with a margin.
+    """
+    if at_least is None and at_most is None:
+        raise ValueError("check needs at_least or at_most")
+    value = float(value)
+    passed = (at_least is None or value >= at_least) and (at_most is None or value <= at_most)
+    report = read_report(profile_name)
+    report.setdefault("checks", {})[name] = {"value": round(value, 4), "at_least": at_least, "at_most": at_most,
+                                             "passed": passed}
+    _write(profile_name, report)
+    if not passed:
+        bound = f"≥ {at_least}" if at_least is not None and value < at_least else f"≤ {at_most}"
+        raise AssertionError(f"{why or name}: {name} = {value:.4g}, the course expects {bound}")

@@ -46,6 +46,7 @@ NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 RAISES_TAGS = {"raises-exception", "nbval-raises-exception"}  # exercise stubs that fail on purpose
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+PROGRESS_BAR = re.compile(r"\d+%\|.*\|\s*\d+/\S+")  # tqdm's text: "desc:  40%|████      | 2/5 [00:01<...]"
 
 sys.path.insert(0, str(ROOT))
 
@@ -172,7 +173,7 @@ def strip_stateless_widgets(nb: dict) -> int:
 
     nbval (and any executor without `store_widget_state`) saves the view but not the state; the page
     would then hold a view the renderer cannot draw. Without it the output's text/plain fallback is
-    shown, or nothing.
+    shown, or nothing; a progress bar's fallback (its first frame, e.g. `sampling:   0%|   | 0/2`) is dropped.
     """
     state = nb.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     removed = 0
@@ -184,8 +185,9 @@ def strip_stateless_widgets(nb: dict) -> int:
             if view is not None and view.get("model_id") not in state:
                 del data[WIDGET_VIEW]
                 removed += 1
-                if not data:
-                    continue
+                text = data.get("text/plain", "")
+                if not data or PROGRESS_BAR.search("".join(text) if isinstance(text, list) else text):
+                    continue  # a closed progress bar: its text would show it frozen where it started
             outputs.append(out)
         if "outputs" in cell:
             cell["outputs"] = outputs

@@ -22,6 +22,7 @@ def small_model(tok):
 
 @pytest.fixture()
 def runs(tmp_path, monkeypatch):
-    """An empty runs folder for the test (RLHF_RUNS_DIR)."""
+    """An empty runs folder for the test (RLHF_RUNS_DIR), at the default course seed."""
     monkeypatch.setenv("RLHF_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("RLHF_SEED", "0")  # restored afterwards, also when a test sets another seed
     return tmp_path / "runs"

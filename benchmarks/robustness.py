@@ -1,0 +1,219 @@
+"""The robustness sweep: does every lesson of the course hold on another random stream?
+
+Another CPU sums floats in another order, so from the first pretraining steps its run of the course follows
+another random stream, as another seed does. This script runs the whole course (profile `tiny` by default)
+once per seed (`--seeds`, default 0-4), and seed 0 once more under every other kernel family this CPU offers
+(`ATEN_CPU_CAPABILITY=default` always; `avx2` / `avx512` where the CPU has them and they are not torch's choice
+here). Each run has its own folder under `runs/robustness/` and continues past failures (`--keep-going`).
+It then writes a table (default `benchmarks/results/robustness_<profile>.md`): one row per quantity a notebook
+checks (`report.check`, with its threshold) and per headline number of `report.json`, its minimum, median and
+maximum over the runs, and which runs failed which notebook.
+
+    python benchmarks/robustness.py                      # six runs, one at a time (about 70 min on 2 cores)
+    python benchmarks/robustness.py --jobs 2             # two at a time, one thread each
+    python benchmarks/robustness.py --table-only         # rebuild the table from the runs already there
+
+Not part of CI. A thread count does not change a run's stream (each run here gets cores / jobs threads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Headline numbers of report.json that no check covers: (name, path into report["phases"]) or a callable.
+HEADLINES = {
+    "base gold": ("base", "gold_mean"),
+    "SFT gold": ("sft", "gold_mean"),
+    "reward model held-out accuracy": ("reward", "heldout_accuracy"),
+    "reward model mood probe": ("reward", "probes", "mood"),
+    "PPO gold": ("ppo", "gold_mean"),
+    "PPO gold − SFT gold": lambda p: p["ppo"]["gold_mean"] - p["ppo"]["sft_gold_mean"],
+    "PPO win rate vs SFT": ("ppo", "win_rate_vs_sft"),
+    "PPO gold at T 0.7": ("ppo", "gold_mean_t0.7"),
+    "PPO gold − SFT gold at T 0.7": lambda p: p["ppo"]["gold_mean_t0.7"] - p["ppo"]["sft_gold_mean_t0.7"],
+    "PPO KL to SFT": ("ppo", "kl"),
+    "DPO gold": ("dpo", "gold_mean"),
+    "DPO gold − SFT gold": lambda p: p["dpo"]["gold_mean"] - p["dpo"]["sft_gold_mean"],
+    "DPO win rate vs SFT": ("dpo", "win_rate_vs_sft"),
+    "DPO KL to SFT": ("dpo", "kl"),
+    "best-of-n gold peak − gold at largest n": lambda p: (p["evaluation"]["overoptimisation"]["peak_gold"]
+                                                         - p["evaluation"]["overoptimisation"]["last_gold"]),
+    "best-of-n n at gold's peak (weak proxy)": ("evaluation", "overoptimisation", "peak_n"),
+    "best-of-16 gold (notebook 03's reward model)": lambda p: next(
+        x["gold"] for x in p["evaluation"]["best_of_n"] if x["n"] == 16),
+}
+
+
+def cpu_capabilities() -> tuple[str, list[str]]:
+    """torch's kernel family on this CPU, and the others this CPU can run (values of ATEN_CPU_CAPABILITY)."""
+    import torch
+
+    current = torch.backends.cpu.get_cpu_capability().lower()  # e.g. "avx2", "avx512", "default"
+    flags = set()
+    if Path("/proc/cpuinfo").exists():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    offered = ["default"] + [c for c, flag in (("avx2", "avx2"), ("avx512", "avx512f")) if flag in flags]
+    return current, [c for c in offered if c != current]
+
+
+def planned_runs(seeds: list[int], capabilities: list[str]) -> list[dict]:
+    runs = [{"label": f"seed{seed}", "seed": seed, "capability": None} for seed in seeds]
+    runs += [{"label": f"seed0-{cap}", "seed": 0, "capability": cap} for cap in capabilities]
+    return runs
+
+
+def run_folder(out: Path, run: dict) -> Path:
+    return out / run["label"]
+
+
+def execute(run: dict, profile: str, out: Path, threads: int) -> dict:
+    """One headless run of the whole course, in its own folder; returns its wall time and exit status."""
+    folder = run_folder(out, run)
+    folder.mkdir(parents=True, exist_ok=True)
+    # PYTHONPATH: the runs (and their kernels) import this checkout's package, whatever is installed
+    env = {**os.environ, "RLHF_RUNS_DIR": str(folder), "OMP_NUM_THREADS": str(threads),
+           "MKL_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
+    env.pop("RLHF_SEED", None)
+    if run["capability"]:
+        env["ATEN_CPU_CAPABILITY"] = run["capability"]
+    command = [sys.executable, "-m", "rlhf_course", "run", "--profile", profile, "--seed", str(run["seed"]),
+               "--keep-going"]
+    start = time.perf_counter()
+    with open(folder / "run.log", "w") as log:
+        status = subprocess.call(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    wall = time.perf_counter() - start
+    (folder / "sweep.json").write_text(json.dumps({**run, "exit_status": status, "wall_s": round(wall, 1)}))
+    print(f"{run['label']}: exit {status} in {wall / 60:.1f} min", flush=True)
+    return {"exit_status": status, "wall_s": wall}
+
+
+def run_report(out: Path, run: dict, profile: str) -> dict:
+    folder = run_folder(out, run)
+    name = profile + (f"-seed{run['seed']}" if run["seed"] else "")
+    path = folder / name / "report.json"
+    report = json.loads(path.read_text()) if path.exists() else {}
+    meta_path = folder / "sweep.json"
+    report["sweep"] = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    report["failed"] = failed_notebooks(folder / name / "executed")
+    return report
+
+
+def failed_notebooks(executed: Path) -> dict[str, str]:
+    """Notebook → its first error (`ename: evalue`, shortened), from the executed copies."""
+    import nbformat
+
+    failed = {}
+    for path in sorted(executed.glob("*.ipynb")) if executed.exists() else []:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            if errors:
+                failed[path.stem[:2]] = f"{errors[0]['ename']}: {errors[0]['evalue']}"[:160]
+                break
+    return failed
+
+
+def lookup(phases: dict, where):
+    try:
+        if callable(where):
+            return float(where(phases))
+        value = phases
+        for key in where:
+            value = value[key]
+        return float(value)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def fmt(value) -> str:
+    return "—" if value is None else f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
+
+
+def table(reports: dict[str, dict], profile: str, capability: str) -> str:
+    labels = list(reports)
+    lines = [f"# Robustness sweep, profile `{profile}`", "",
+             f"{datetime.date.today()} · {platform.processor() or platform.machine()} · "
+             f"torch's kernels here: `{capability}` · {os.cpu_count()} cores · "
+             f"`python benchmarks/robustness.py` (runs: {', '.join(labels)})", "",
+             "Each run is the whole course from scratch; `seedN` is `--seed N`, `seed0-X` is seed 0 with "
+             "`ATEN_CPU_CAPABILITY=X` (another CPU's kernels, so another random stream). A check passes when "
+             "its value is within the threshold in every run.", ""]
+    header = "| quantity | threshold | min | median | max | " + " | ".join(labels) + " |"
+    lines += ["## Checked quantities (`report.check` in the notebooks)", "", header,
+              "|" + "---|" * (5 + len(labels))]
+    names = sorted({name for r in reports.values() for name in r.get("checks", {})})
+    for name in names:
+        values = [reports[label].get("checks", {}).get(name, {}).get("value") for label in labels]
+        entry = next(r["checks"][name] for r in reports.values() if name in r.get("checks", {}))
+        bound = " and ".join(x for x in (f"≥ {entry['at_least']}" if entry.get("at_least") is not None else "",
+                                          f"≤ {entry['at_most']}" if entry.get("at_most") is not None else "") if x)
+        passed = [reports[label].get("checks", {}).get(name, {}).get("passed") for label in labels]
+        cells = [fmt(v) + ("" if ok in (True, None) else " ✗") for v, ok in zip(values, passed)]
+        lines.append(f"| `{name}` | {bound} | " + summary_cells(values) + " | " + " | ".join(cells) + " |")
+    lines += ["", "## Headline numbers of report.json", "", header.replace("threshold", "—"),
+              "|" + "---|" * (5 + len(labels))]
+    for name, where in HEADLINES.items():
+        values = [lookup(reports[label].get("phases", {}), where) for label in labels]
+        lines.append(f"| {name} | | " + summary_cells(values) + " | " + " | ".join(fmt(v) for v in values) + " |")
+    walls = [reports[label].get("sweep", {}).get("wall_s") for label in labels]
+    lines.append("| whole course, minutes | | " + summary_cells([w / 60 if w else None for w in walls]) + " | "
+                 + " | ".join(fmt(w / 60 if w else None) for w in walls) + " |")
+    lines += ["", "## Failures", ""]
+    failures = [(label, nb, error) for label in labels for nb, error in reports[label]["failed"].items()]
+    lines += [f"- `{label}`, notebook {nb}: {error}" for label, nb, error in failures] or ["None: every run passed "
+                                                                                           "every notebook."]
+    return "\n".join(lines) + "\n"
+
+
+def summary_cells(values: list) -> str:
+    present = [v for v in values if v is not None]
+    if not present:
+        return "— | — | —"
+    return f"{fmt(min(present))} | {fmt(statistics.median(present))} | {fmt(max(present))}"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", default="tiny")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--no-capabilities", action="store_true", help="only the seeds, on this CPU's own kernels")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once (each gets cores / jobs threads)")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "robustness")
+    parser.add_argument("--table", type=Path, help="default: benchmarks/results/robustness_<profile>.md")
+    parser.add_argument("--table-only", action="store_true", help="rebuild the table from the runs in --out")
+    args = parser.parse_args(argv)
+    capability, others = cpu_capabilities()
+    runs = planned_runs(args.seeds, [] if args.no_capabilities else others)
+    if not args.table_only:
+        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+        print(f"{len(runs)} runs of the {args.profile} course, {args.jobs} at a time with {threads} thread(s) each; "
+              f"torch's kernels here: {capability}; folders under {args.out}", flush=True)
+        with ThreadPoolExecutor(args.jobs) as pool:
+            list(pool.map(lambda run: execute(run, args.profile, args.out, threads), runs))
+    reports = {run["label"]: run_report(args.out, run, args.profile) for run in runs
+               if run_folder(args.out, run).exists()}
+    text = table(reports, args.profile, capability)
+    path = args.table or ROOT / "benchmarks" / "results" / f"robustness_{args.profile}.md"
+    path.write_text(text)
+    print(text)
+    print(f"written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
