@@ -34,7 +34,7 @@ from rlhf_course.config import get_profile
 from rlhf_course.generation import encode_prompts, sample
 from rlhf_course.world import make_prompts
 
-PEAK_FLOPS = 790e12  # measured dense bf16 matrix rate of one H100 (../shared/device/README.md)
+PEAK_FLOPS = 790e12  # measured dense bf16 matrix rate of one H100
 
 
 def sync():

@@ -62,7 +62,6 @@ def execute_notebook(path: Path, out_path: Path, timeout: int, keep_going: bool 
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
     from tqdm.auto import tqdm
-
     from traitlets.config import Config
 
     nb = nbformat.read(path, as_version=4)

@@ -31,7 +31,7 @@ from . import evaluation, feedback, models, ppo, reward, world
 from .config import Profile
 
 CANDIDATES_FILE = "candidates.json"  # notebook 03's SFT answers to train prompts, K per prompt
-VERSION = 4  # raise when an experiment changes, so results cached by older code are recomputed
+VERSION = 5  # raise when an experiment changes, so results cached by older code are recomputed
 
 
 def cache_dir(profile_name: str) -> Path:
@@ -294,6 +294,22 @@ def overoptimisation(profile: Profile, ns=(1, 2, 4, 8, 16, 32, 64), samples_per_
             "reward_model": best_of_n_curve(full, gold, samples_per_prompt, ns)}
 
 
+def best_of_k_habits(heldout: dict, rewards: list[float], n: int | None = None) -> dict:
+    """Mean length (tokens) and happy share (of answers to prompts that asked for another mood) of the answer a
+    best-of-n by `rewards` picks among each prompt's held-out SFT answers (n = all K of them by default; n = 1 is
+    SFT itself)."""
+    K = len(heldout["prompts"]) // len(set(heldout["prompts"]))
+    groups = range(0, len(heldout["prompts"]), K)
+    happy = [float("happy" in world.moods_shown(a)) for a in heldout["answers"]]
+    other_mood = [g for g in groups if world.parse_request(heldout["prompts"][g]).mood not in (None, "happy")]
+
+    def pick(values: list[float], g: int) -> float:
+        return evaluation.best_of_n_mean(rewards[g : g + K], values[g : g + K], n or K)
+
+    return {"n": n or K, "mean_length": statistics.fmean(pick(heldout["lengths"], g) for g in groups),
+            "happy_share": statistics.fmean(pick(happy, g) for g in other_mood)}
+
+
 def biased_annotators(profile: Profile) -> dict:
     """Reward models trained on biased labels, PPO against each: is the bias carried into the policy?
 
@@ -301,7 +317,8 @@ def biased_annotators(profile: Profile) -> dict:
     and one that likes cheerful stories whatever mood was asked for; each ranking set trains a reward model
     (compare notebook 03's, trained on unbiased labels). PPO runs against each, and the answers are compared
     with SFT's on the same prompts: length, and the share of answers to sad, scary or funny prompts that
-    turned happy.
+    turned happy. Beside PPO, best-of-K with each reward model on notebook 03's held-out SFT answers (K per
+    prompt, 200 prompts): the same pull of the annotator's taste without the noise of a short PPO run.
     """
     items = load_candidates(profile.name)[: profile.reward.candidate_prompts // 2]
     heldout = heldout_answers(profile)
@@ -322,11 +339,13 @@ def biased_annotators(profile: Profile) -> dict:
         results[annotator.name] = {"heldout_accuracy": heldout_accuracy(rewards, heldout)[0],
                                    "reward_length_correlation": reward_length_correlation(rewards, heldout),
                                    **run["final"],
-                                   "happy_share": mood_share(eval_prompts, answers, "happy")}
+                                   "happy_share": mood_share(eval_prompts, answers, "happy"),
+                                   "best_of_k": best_of_k_habits(heldout, rewards)}
         progress.update()
     progress.close()
     return {"sft": {"gold": sft["gold"], "mean_length": sft["mean_length"],
-                    "happy_share": mood_share(eval_prompts, sft["answers"], "happy")},
+                    "happy_share": mood_share(eval_prompts, sft["answers"], "happy"),
+                    "best_of_k": best_of_k_habits(heldout, [0.0] * len(heldout["answers"]), n=1)},
             "annotators": results, "iterations": config.iterations,
             "prompts_per_iteration": config.prompts_per_iteration, "prompts_ranked": len(items)}
 

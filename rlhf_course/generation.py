@@ -1,6 +1,6 @@
 """Fast batched sampling with a KV cache, returning what PPO needs: tokens, log-probs and masks.
 
-Implementation details that matter for RLHF (numbers as in `shared/notes/ppo-details.md`):
+Implementation details that matter for RLHF (Huang et al. 2024, "The N+ Implementation Details of RLHF with PPO"):
 1. Prompts are left-padded with a pad token distinct from EOS, so every answer starts at the same column.
 2. Position ids count real tokens only (`cumsum(mask) - 1`): a left-padded prompt gives the same logits
    as the unpadded one (tested).

@@ -82,7 +82,7 @@ def build_model(config: ModelConfig, tokenizer: PreTrainedTokenizerBase, seed: i
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=None,
-        attention_dropout=0.0,  # no dropout anywhere: PPO's log-probs must be deterministic (ppo-details §8)
+        attention_dropout=0.0,  # no dropout anywhere: PPO's log-probs must be deterministic
     )
     return LlamaForCausalLM(llama_config)
 

@@ -2,7 +2,7 @@
 
 The policy samples answers, the frozen reward model scores them, PPO updates the policy; repeat. The loop
 `train_ppo` reads top to bottom; each step is numbered where it happens, following "The N+ Implementation
-Details of RLHF with PPO" (Huang et al. 2024) and `shared/notes/ppo-details.md`:
+Details of RLHF with PPO" (Huang et al. 2024):
 
  1. rollout: plain sampling at a temperature from left-padded prompts; stop at EOS, pad after it
  2. log-probs of the rollout under the policy and the frozen reference, from logits / temperature
@@ -300,7 +300,7 @@ def train_ppo_safely(*args, **kwargs) -> PPOState:
 
 
 # --------------------------------------------------------------------------------------------------
-# Diagnostics: how PPO runs fail, recognised from the history (ppo-details §4)
+# Diagnostics: how PPO runs fail, recognised from the history
 # --------------------------------------------------------------------------------------------------
 
 

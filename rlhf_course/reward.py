@@ -3,10 +3,10 @@
 The reward model is the SFT model with its language-model head replaced by one scalar head
 (`AutoModelForSequenceClassification`, one label), so other tools (TRL, OpenRLHF) can load it. Its score is
 read at the last real token of prompt + answer; every training answer ends with EOS, so that is the EOS
-token, the same place PPO reads it for answers that ended (ppo-details §3–4).
+token, the same place PPO reads it for answers that ended.
 
 Implementation details:
-1. Score head initialised N(0, 1/√(d_model + 1)) (Stiennon et al. 2020; ppo-details §7).
+1. Score head initialised N(0, 1/√(d_model + 1)) (Stiennon et al. 2020).
 2. The head learns 5× faster than the backbone (`head_lr_scale`): a fresh head on a trained backbone.
 3. After training the reward is normalised so that answers of `sft` score mean 0, std 1. The constants
    are stored in the checkpoint's `config.json` (`reward_mean`, `reward_std`) and `meta.json`.

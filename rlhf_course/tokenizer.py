@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-PAD = "<|pad|>"  # distinct from EOS: masks built from `ids != pad` must keep the EOS (ppo-details §1)
+PAD = "<|pad|>"  # distinct from EOS: masks built from `ids != pad` must keep the EOS
 EOS = "<|endoftext|>"  # ends a corpus document and an assistant turn
 USER, ASSISTANT, SYSTEM, END_OF_TURN = "<|user|>", "<|assistant|>", "<|system|>", "<|end|>"
 SPECIAL_TOKENS = [PAD, EOS, USER, ASSISTANT, SYSTEM, END_OF_TURN]

@@ -8,7 +8,8 @@ simple stories and chats (in the spirit of TinyStories). The world has three job
 2. `make_prompts` / `make_demonstrations` are the instructions ("Write a happy story about a fox named
    Lily in the forest.") and human-style answers to them. The answers are uneven the way real human data
    is (a rude aside, a spam line, a repeated sentence, the wrong mood, no proper ending), so SFT inherits
-   flaws that a reward model can learn to see and PPO can remove (`shared/notes/feasibility.md`).
+   flaws that a reward model can learn to see and PPO can remove. (With clean, perfect demonstrations a first
+   prototype's SFT answers differed only in details its reward model could not see, and PPO gained nothing.)
 3. `gold_score` is the hidden "what humans really want". Real RLHF never has it; here it plays the
    simulated annotator and the final judge, so the course can measure whether the reward model, PPO and
    DPO improved the true objective or only the proxy.

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The whole course on a lent GPU machine, in one call of the device tool (default profile: gpu):
 #   run(command="bash scripts/gpu_course.sh [PROFILE]", carry=[".whl"], timeout_s=590)
-# It installs the carried wheels the machine's image lacks (../shared/device/README.md), runs the GPU benchmarks
+# It installs the carried wheels in .whl/ that the machine's image lacks, runs the GPU benchmarks
 # when BENCH=1 (benchmarks/bench_gpu.py), then every notebook headless (continuing past a failure, so one call
 # shows everything), and writes the report, the executed notebooks, the logs and the tables to $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-  || { echo "could not install the carried wheels (run ../shared/device/download-wheels.sh here first)"; exit 1; }
+  || { echo "could not install the carried wheels (download the wheels the GPU image lacks into .whl/ first)"; exit 1; }
 export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}
 PROFILE=${1:-gpu}

@@ -39,7 +39,7 @@ def test_demonstrations_are_mostly_imperfect_but_good_ones_score_high():
     demos = world.make_demonstrations(1000, seed=0)
     flawed = [d for d in demos if d["flaws"]]
     clean = [d for d in demos if not d["flaws"]]
-    assert 0.6 < len(flawed) / len(demos) < 0.85  # uneven like human data (feasibility.md)
+    assert 0.6 < len(flawed) / len(demos) < 0.85  # uneven like human data: SFT must inherit flaws to fix
     assert statistics.fmean(world.gold_score(d["prompt"], d["response"]) for d in clean) > 0.97
     assert statistics.fmean(world.gold_score(d["prompt"], d["response"]) for d in flawed) < 0.9
 
