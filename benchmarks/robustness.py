@@ -13,7 +13,9 @@ maximum over the runs, and which runs failed which notebook.
     python benchmarks/robustness.py --jobs 2             # two at a time, one thread each
     python benchmarks/robustness.py --table-only         # rebuild the table from the runs already there
 
-Not part of CI. A thread count does not change a run's stream (each run here gets cores / jobs threads).
+Not part of CI. Each run gets cores / jobs threads. On some CPUs the thread count changes the stream too (seen on
+an AVX-512 machine: seed 0 at one and at two threads gave different base models), so a run at another thread
+count, such as CI's, is one more stream: add its report with `--extra`.
 """
 
 from __future__ import annotations
@@ -167,15 +169,17 @@ def fmt(value) -> str:
     return "—" if value is None else f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
 
 
-def table(reports: dict[str, dict], profile: str, capability: str) -> str:
+def table(reports: dict[str, dict], profile: str, capability: str, notes: list[str] = ()) -> str:
     labels = list(reports)
     lines = [f"# Robustness sweep, profile `{profile}`", "",
              f"{datetime.date.today()} · {platform.processor() or platform.machine()} · "
              f"torch's kernels here: `{capability}` · {os.cpu_count()} cores · "
              f"`python benchmarks/robustness.py` (runs: {', '.join(labels)})", "",
              "Each run is the whole course from scratch; `seedN` is `--seed N`, `seed0-X` is seed 0 with "
-             "`ATEN_CPU_CAPABILITY=X` (another CPU's kernels, so another random stream). Thresholds are the "
-             "notebooks' as they are now; ✗ marks a run outside one. `—`: the run did not get that far.", ""]
+             "`ATEN_CPU_CAPABILITY=X` (another CPU's kernels, so another random stream); each run had cores / "
+             "`--jobs` threads. A column marked * is another run's report added with `--extra`. Thresholds are the "
+             "notebooks' as they are now; ✗ marks a run outside one. `—`: the run did not get that far.", "",
+             *[f"Note: {note}" for note in notes], *([""] if notes else [])]
     header = "| quantity | threshold | min | median | max | " + " | ".join(labels) + " |"
     lines += ["## Checked quantities (`report.check` in the notebooks)", "", header,
               "|" + "---|" * (5 + len(labels))]
@@ -187,9 +191,8 @@ def table(reports: dict[str, dict], profile: str, capability: str) -> str:
             side, threshold = thresholds[name]
             bound = f"{'≥' if side == 'at_least' else '≤'} {threshold:g}"
             cells = [fmt(v) + ("" if v is None or passes(v, side, threshold) else " ✗") for v in values]
-        else:  # a check the notebooks no longer make
-            bound = "(gone)"
-            cells = [fmt(v) for v in values]
+        else:  # a check the notebooks no longer make (recorded by an older version of a notebook)
+            continue
         lines.append(f"| `{name}` | {bound} | " + summary_cells(values) + " | " + " | ".join(cells) + " |")
     lines += ["", "## Headline numbers of report.json", "", header.replace("threshold", "—"),
               "|" + "---|" * (5 + len(labels))]
@@ -224,6 +227,7 @@ def main(argv=None) -> int:
     parser.add_argument("--table-only", action="store_true", help="rebuild the table from the runs in --out")
     parser.add_argument("--extra", action="append", default=[], metavar="LABEL=REPORT",
                         help="add another run's report.json as a column (e.g. a CI run at another thread count)")
+    parser.add_argument("--note", action="append", default=[], help="a line for the table's header")
     args = parser.parse_args(argv)
     capability, others = cpu_capabilities()
     runs = planned_runs(args.seeds, [] if args.no_capabilities else others)
@@ -238,7 +242,7 @@ def main(argv=None) -> int:
     for extra in args.extra:
         label, _, path = extra.partition("=")
         reports[label] = {**json.loads(Path(path).read_text()), "sweep": {}, "failed": {}}
-    text = table(reports, args.profile, capability)
+    text = table(reports, args.profile, capability, args.note)
     path = args.table or ROOT / "benchmarks" / "results" / f"robustness_{args.profile}.md"
     path.write_text(text)
     print(text)
