@@ -88,15 +88,15 @@ def execute_notebook(path: Path, out_path: Path, timeout: int, keep_going: bool 
             raise CellExecutionError("", error.get("ename", "Error"), error.get("evalue", ""))
     except CellExecutionError as error:
         bar.close()
-        shutil.rmtree(sockets, ignore_errors=True)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, out_path)
         failed = next((i for i, c in enumerate(code_cells) if _has_error(c)), None)
         where = f"code cell {failed + 1} of {len(code_cells)}" if failed is not None else "a cell"
         summary = f"{error.ename}: {error.evalue}" if getattr(error, "ename", None) else str(error)[-500:]
         raise RuntimeError(f"{path.name} failed in {where}: {summary}\n(executed copy: {out_path})") from None
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
     bar.close()
-    shutil.rmtree(sockets, ignore_errors=True)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out_path)
     return time.perf_counter() - start

@@ -203,43 +203,32 @@ def sft_evaluation(profile: Profile, eval_prompts: list[str]) -> dict:
     return dict(_sft_evaluations[key])
 
 
-def run_ppo(profile: Profile, reward_model, config, eval_prompts: list[str], seed: int | None = None,
-            trajectory: bool = False) -> dict:
-    """PPO from `sft` against `reward_model`, measured on `eval_prompts` at the end (and every
-    `config.eval_every` iterations along the way with `trajectory=True`): KL from SFT, proxy reward, gold,
-    length. Returns `{"trajectory": [...], "final": {..., "answers": [...]}}`."""
+def run_ppo(profile: Profile, reward_model, config, eval_prompts: list[str], seed: int | None = None) -> dict:
+    """PPO from `sft` against `reward_model` (at the course seed unless `seed` is given), measured on
+    `eval_prompts` at the end: KL from SFT, proxy reward, gold, length. Returns `{"final": {..., "answers": [...]}}`."""
     policy, tok, _ = models.load_checkpoint("sft", profile.name)
     reference, _, _ = models.load_checkpoint("sft", profile.name)
     # the critic starts as the reward model (trainable again: train_ppo freezes the reward model it is given)
     value_model = copy.deepcopy(reward_model).requires_grad_(True)
-    points = []
-
-    def measure(model) -> dict:
-        result = evaluation.evaluate(model, tok, profile.sampling, prompts=eval_prompts, reference=reference)
-        points.append({"kl": statistics.fmean(result.answers.kl), "gold": result.gold_mean,
-                       "proxy": statistics.fmean(reward.score_texts(reward_model, tok, eval_prompts, result.answers.texts)),
-                       "mean_length": statistics.fmean(result.answers.lengths), "answers": result.answers.texts})
-        return points[-1]["gold"], {}
-
     train_prompts = world.make_prompts(config.train_prompt_pool, "train", seed=21)
-    state = ppo.train_ppo(policy, reference, reward_model, value_model, tok, train_prompts, config,
-                          evaluate_gold=measure if trajectory else None,
-                          seed=profile.seed if seed is None else seed)
-    if not trajectory:
-        measure(policy)
-    iterations = [h["iteration"] for h in state.history if "gold" in h] if trajectory else [config.iterations]
-    path = [{"iteration": i, **{k: v for k, v in p.items() if k != "answers"}} for i, p in zip(iterations, points)]
-    return {"trajectory": path, "final": {**path[-1], "answers": points[-1]["answers"]}}
+    ppo.train_ppo(policy, reference, reward_model, value_model, tok, train_prompts, config,
+                  seed=profile.seed if seed is None else seed)
+    result = evaluation.evaluate(policy, tok, profile.sampling, prompts=eval_prompts, reference=reference)
+    return {"final": {"iteration": config.iterations, "kl": statistics.fmean(result.answers.kl),
+                      "gold": result.gold_mean,
+                      "proxy": statistics.fmean(reward.score_texts(reward_model, tok, eval_prompts,
+                                                                   result.answers.texts)),
+                      "mean_length": statistics.fmean(result.answers.lengths), "answers": result.answers.texts}}
 
 
-def experiment_ppo(profile: Profile, iterations: int, eval_every: int | None = None, **changes):
+def experiment_ppo(profile: Profile, iterations: int, **changes):
     """Notebook 04's PPO settings made lighter for an experiment: rollouts of half a minibatch of prompts, one
     minibatch per iteration (a quarter of the work of an iteration of notebook 04), `iterations` of them, and a
     learning rate three times notebook 04's, so that these short runs move the policy about as far from SFT."""
     batch = max(1, profile.ppo.minibatch_size // 2)
     settings = {"lr": profile.ppo.lr * 3, **changes}
     return dataclasses.replace(profile.ppo, iterations=iterations, prompts_per_iteration=batch, minibatch_size=batch,
-                               eval_every=eval_every or iterations, **settings)
+                               eval_every=iterations, **settings)
 
 
 # --------------------------------------------------------------------------------------------------
