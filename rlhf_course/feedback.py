@@ -17,13 +17,20 @@ The three kinds of line in a preference file (one JSON object per line):
     {"id": "…", "time": "…", "annotator": "ana", "source": "human", "undo": "9f…"}  # drops record 9f…
 
 Why it is built this way (human rankings are expensive and must never be lost):
-- Each record is written with one `os.write` of a whole line to a file opened with `O_APPEND`, under
-  an exclusive `fcntl.flock`, and `os.fsync`ed before `submit` returns: a crashed kernel loses at most
-  the ranking being made, and two processes appending to one file never interleave their lines.
+- Each record is written as a whole line to a file opened with `O_APPEND`, under an exclusive
+  `fcntl.flock`, and `os.fsync`ed before `submit` returns: a crashed kernel loses at most the ranking
+  being made, and two processes appending to one file never interleave their lines.
   (A simulated annotator's thousands of rankings go in with `submit_many`: one write, one fsync.)
-- Nothing is ever overwritten, truncated or deleted. Undo appends an `undo` record; loaders drop the
-  undone record. A line torn by a crash is reported as a problem and the next record starts on a new line.
+- Nothing is ever overwritten or deleted. Undo appends an `undo` record; loaders drop the undone record.
+  A line torn by a crash is reported as a problem and the next record starts on a new line. The one
+  truncation: a write that fails part-way (disk full) takes its own bytes back, under the lock.
+- Lines end at "\\n" and nowhere else, for the store and the loaders alike (U+2028, U+2029 and U+0085
+  inside a prompt are text, not line ends; they are written escaped so that other tools agree). A last
+  line without its "\\n" (a hand-edited file) is a record like any other.
 - Loading never stops at a bad line: it becomes a `Problem` (`file:line: message`), the rest still loads.
+  Bad lines include JSON nested too deeply to parse and text JSON can carry but UTF-8 cannot (a lone
+  surrogate such as "\\ud800"): validation refuses to write either. Only regular files are read: a FIFO
+  or a device named `*.jsonl` is a problem, never opened for reading (a FIFO would block, a device never ends).
 
 Simplifications: one machine (flock does not protect files on network file systems); duplicate
 submissions are detected per annotator file, not across annotators.
@@ -31,6 +38,7 @@ submissions are detected per annotator file, not across annotators.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import itertools
@@ -39,6 +47,7 @@ import math
 import os
 import random
 import re
+import stat
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -126,8 +135,16 @@ def validate_ranking(ranking: object, n_answers: int) -> Ranking:
 
 
 def answer_letter(index: int) -> str:
-    """How people see answer `index`: A, B, C, … (data files use 0-based indices)."""
-    return chr(ord("A") + index) if index < 26 else f"#{index}"
+    """How people see answer `index`: A … Z, then AA, AB … AZ, BA …, like spreadsheet columns, so every
+    answer has a name however many there are (data files use 0-based indices)."""
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        raise ValueError(f"answer indices are integers >= 0, not {index!r}")
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
 
 
 def ranking_from_places(places: list[int | None]) -> Ranking:
@@ -237,14 +254,34 @@ def item_key(prompt: str, answers: list[str]) -> str:
     return hashlib.sha256(json.dumps([prompt, list(answers)], ensure_ascii=False).encode()).hexdigest()
 
 
+def validate_text(text: str, what: str) -> str:
+    """`text` if UTF-8 can store it; a `ValueError` for a lone surrogate (JSON `"\\ud800"`, half a UTF-16 pair).
+
+    JSON lets such a string through, but it is not text: the file, the duplicate check and `datasets`
+    would all fail on it later — for the whole folder — so it is refused before it is written or loaded.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"{what} contains {text[error.start]!r} at character {error.start + 1}: a lone surrogate (half of a "
+            "UTF-16 pair), which is not text and cannot be stored; remove it or replace it with the whole character"
+        ) from None
+    return text
+
+
 def validate_item(prompt: object, answers: object) -> None:
-    """A `ValueError` unless `prompt` is a non-empty string and `answers` a list of at least two strings."""
+    """A `ValueError` unless `prompt` is a non-empty string and `answers` a list of at least two strings
+    (all of them valid text: see `validate_text`)."""
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError("the prompt is empty: every ranking needs the prompt its answers reply to")
     if not isinstance(answers, (list, tuple)) or len(answers) < 2:
         raise ValueError(f"a ranking needs at least two answers, got {answers!r:.80}")
     if not all(isinstance(answer, str) for answer in answers):
         raise ValueError("every answer must be a string")
+    validate_text(prompt, "the prompt")
+    for index, answer in enumerate(answers):
+        validate_text(answer, f"answer {answer_letter(index)}")
 
 
 def validate_record(record: object) -> dict:
@@ -254,6 +291,9 @@ def validate_record(record: object) -> dict:
     for field in ("id", "time", "annotator", "source"):
         if not isinstance(record.get(field), str) or not record[field]:
             raise ValueError(f"missing or empty field {field!r}")
+    for field, value in record.items():  # id, time, annotator, source, checkpoint, undo (prompt, answers: below)
+        if isinstance(value, str) and field != "prompt":
+            validate_text(value, f"field {field!r}")
     kinds = [kind for kind in ("ranking", "skipped", "undo") if kind in record]
     if len(kinds) != 1:
         raise ValueError("a record has exactly one of 'ranking', 'skipped' or 'undo'")
@@ -277,7 +317,39 @@ def parse_record_line(line: str) -> dict:
         record = json.loads(line)
     except json.JSONDecodeError as error:
         raise ValueError(f"not valid JSON ({error.msg} at column {error.colno})") from None
+    except RecursionError:  # `[[[[…` a thousand deep: Python's parser runs out of stack
+        raise ValueError("JSON nested too deeply to read (a record is a flat object of strings and lists)") from None
     return validate_record(record)
+
+
+def parse_record_bytes(raw: bytes) -> dict:
+    """One line of a file as bytes (its "\\n" taken off) → a validated record, or `ValueError`.
+
+    The one way the store and the loaders read a line, so that they agree on what is a record.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"not valid UTF-8 (byte {error.start + 1} of the line: {error.reason})") from None
+    return parse_record_line(text)
+
+
+# Characters `str.splitlines()` (and so some editors and tools) take as line ends, which JSON allows raw
+# inside strings. Written escaped, a record is one line whatever splits it; read, a raw one is still text.
+_LINE_BREAKS_IN_TEXT = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def record_line(record: dict) -> bytes:
+    """A record as one line of a preference file: UTF-8 JSON and "\\n", its only line break the last.
+
+    Non-ASCII text stays readable (`ensure_ascii=False`: the files are committed and read by people);
+    only the three characters above are escaped. They can only occur inside JSON strings, where the
+    escape means the same character.
+    """
+    text = json.dumps(record, ensure_ascii=False)
+    for character, escape in _LINE_BREAKS_IN_TEXT.items():
+        text = text.replace(character, escape)
+    return (text + "\n").encode("utf-8")
 
 
 def effective_records(records: list[dict]) -> list[dict]:
@@ -303,7 +375,8 @@ class PreferenceStore:
 
     The folder is created at the first write. Every write is validated first, then appended, flushed and
     fsynced before the method returns. A write that fails (read-only folder, full disk) raises one
-    `PreferenceStoreError` with the path and advice; the file is unchanged and the caller still has the
+    `PreferenceStoreError` with the path and advice; the file is unchanged (or, if even taking back a
+    half-written line failed, the message says what the file now ends with) and the caller still has the
     ranking, so it can be submitted again.
     """
 
@@ -311,7 +384,7 @@ class PreferenceStore:
         self.annotator = validate_annotator_name(annotator)
         if not isinstance(source, str) or not source:
             raise ValueError("source must be a non-empty string such as 'human' or 'simulated:gold'")
-        self.source = source
+        self.source = validate_text(source, "the source")
         self.folder = Path(folder)
         self.path = self.folder / f"{self.annotator}.jsonl"
         self._records: list[dict] = []  # every valid line read so far, in file order
@@ -323,29 +396,44 @@ class PreferenceStore:
     # ---- reading ---------------------------------------------------------------------------------
 
     def _read_new_lines(self) -> None:
-        """Read the lines appended since the last call (by this or any other process)."""
+        """Read the lines appended since the last call (by this or any other process).
+
+        Lines end at "\\n" only, as for the loaders. The last line may lack its "\\n": if it is a whole
+        record (a hand-edited file) it counts now; if not, it may be a line another process is still
+        writing, so it is read again next time.
+        """
         try:
-            with open(self.path, "rb") as file:
-                file.seek(self._offset)
-                data = file.read()
+            fd = _open_regular_file(self.path)
         except FileNotFoundError:
             return
         except OSError as error:
             raise PreferenceStoreError(
                 f"cannot read {self.path}: {error.strerror or error}. Is {self.folder} a folder you can read?"
             ) from error
-        complete = data[: data.rfind(b"\n") + 1]  # a line still being written is read next time
-        self._offset += len(complete)
-        for line in complete.decode("utf-8", errors="replace").splitlines():
-            try:
-                record = parse_record_line(line)
-            except ValueError:
-                continue  # bad lines are reported by load_preferences / check_preference_files
-            self._records.append(record)
-            if "undo" in record:
-                self._undone.add(record["undo"])
-            elif "ranking" in record:
-                self._ranking_ids.setdefault(item_key(record["prompt"], record["answers"]), []).append(record["id"])
+        with open(fd, "rb") as file:
+            file.seek(self._offset)
+            data = file.read()
+        *lines, last = data.split(b"\n")
+        self._offset += len(data) - len(last)
+        for line in lines:
+            self._take_line(line)
+        if self._take_line(last):
+            self._offset += len(last)
+
+    def _take_line(self, line: bytes) -> bool:
+        """Keep one line if it is a valid record (bad lines are reported by the loaders); whether it was."""
+        if not line.strip():
+            return False
+        try:
+            record = parse_record_bytes(line)
+        except ValueError:
+            return False
+        self._records.append(record)
+        if "undo" in record:
+            self._undone.add(record["undo"])
+        elif "ranking" in record:
+            self._ranking_ids.setdefault(item_key(record["prompt"], record["answers"]), []).append(record["id"])
+        return True
 
     def records(self) -> list[dict]:
         """The effective ranking and skip records of this file (undone ones dropped), oldest first."""
@@ -411,6 +499,7 @@ class PreferenceStore:
     def _new_record(self, checkpoint: str, **fields) -> dict:
         if not isinstance(checkpoint, str):
             raise ValueError(f"checkpoint must name the checkpoint that wrote the answers, not {checkpoint!r}")
+        validate_text(checkpoint, "the checkpoint")
         return {"id": uuid.uuid4().hex, "time": _now_iso(), "annotator": self.annotator,
                 "source": self.source, "checkpoint": checkpoint, **fields}
 
@@ -426,26 +515,71 @@ class PreferenceStore:
         return record
 
     def _write_lines(self, fd: int, records: list[dict]) -> None:
-        """One `os.write` of whole lines, one per record, then fsync. Called with the file locked."""
-        line = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records).encode("utf-8")
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            line = b"\n" + line  # a line torn by a crash stays a (reported) bad line; ours starts fresh
+        """Append whole lines, one per record, then fsync: all of them or none. Called with the file locked.
+
+        `os.write` may take only part of the bytes (a full disk), so it runs until all are written. If a
+        write or the fsync fails part-way, the file is truncated back to its size before: only our own
+        bytes go (we hold the lock), and the file never keeps half a record that nobody was told about.
+        """
+        data = b"".join(record_line(record) for record in records)
         try:
-            written = os.write(fd, line)
-            while written < len(line):  # short writes are rare on local files; we hold the lock anyway
-                written += os.write(fd, line[written:])
-            os.fsync(fd)
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data  # a torn or hand-edited last line keeps its own line; ours starts fresh
         except OSError as error:
             raise self._write_error(error) from error
+        written = 0
+        try:
+            while written < len(data):
+                count = os.write(fd, data[written:])
+                if count <= 0:  # a regular file that takes nothing: do not loop for ever
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                written += count
+            os.fsync(fd)
+        except OSError as error:
+            raise self._failed_write(fd, size, written, len(data), error) from error
         self._read_new_lines()
+
+    def _failed_write(self, fd: int, size: int, written: int, total: int, error: OSError) -> PreferenceStoreError:
+        """Take back the `written` bytes of a failed write (the file was `size` bytes) and say precisely
+        what the file holds now."""
+        if not written:
+            return self._write_error(error)
+        reason = error.strerror or str(error)
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        except OSError as truncate_error:
+            if written == total:
+                what = (f"the whole ranking ({total} bytes) is in the file, but it may not be on disk yet (fsync "
+                        f"failed), and taking it back failed too ({truncate_error.strerror or truncate_error}). "
+                        "Do not submit it again (it would be a duplicate); check the file with "
+                        f"`python -m rlhf_course prefs check {self.folder}`.")
+            else:
+                what = (f"{written} of its {total} bytes were appended, and taking them back failed too "
+                        f"({truncate_error.strerror or truncate_error}): the file now ends with an incomplete line "
+                        f"after byte {size}, which the loaders report as a bad line and skip; every earlier record "
+                        "is intact and the next one starts on a new line. Your ranking is not saved and is kept: "
+                        "free some space and submit again.")
+            return PreferenceStoreError(f"could not save to {self.path}: {reason}. {what}")
+        return PreferenceStoreError(
+            f"could not save to {self.path}: {reason}. {written} of {total} bytes had been appended; they were "
+            f"taken back, so the file is as it was ({size} bytes) and holds nothing of this ranking. Your ranking "
+            "is kept: free some space (or choose another folder) and submit again."
+        )
 
     def _locked_file(self):
         """Open the file for appending (creating folder and file) and hold an exclusive flock."""
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
+            _check_regular_file(self.path, missing_ok=True)  # a FIFO or a device is no place for rankings
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
         except OSError as error:
+            raise self._write_error(error) from error
+        try:
+            _check_regular_mode(os.fstat(fd).st_mode)  # in case it was swapped between the check and the open
+        except OSError as error:
+            os.close(fd)
             raise self._write_error(error) from error
         return _Flocked(fd)
 
@@ -492,27 +626,93 @@ class Problem:
         return f"{where}: {self.message}"
 
 
+_FILE_KINDS = [(stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")]
+
+
+def _check_regular_mode(mode: int) -> None:
+    """An `OSError` (EINVAL, saying what it is instead) unless `mode` is a regular file's."""
+    if not stat.S_ISREG(mode):
+        kind = next((name for is_kind, name in _FILE_KINDS if is_kind(mode)), "something else")
+        raise OSError(errno.EINVAL, f"not a regular file but {kind}; preference files are plain files")
+
+
+def _check_regular_file(path: Path, missing_ok: bool = False) -> None:
+    """`_check_regular_mode` for a path, from `os.stat` alone: nothing is opened."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if missing_ok:
+            return
+        raise
+    _check_regular_mode(mode)
+
+
+def _open_regular_file(path: Path) -> int:
+    """A read-only fd of `path` if it is a regular file, else `OSError`; never blocks.
+
+    Opening a FIFO for reading waits for a writer, and a device (`/dev/zero`) never ends: so `stat`
+    first (nothing opened), and `O_NONBLOCK` plus `fstat` for a file swapped in between.
+    """
+    _check_regular_file(path)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        _check_regular_mode(os.fstat(fd).st_mode)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _path_problem(path: Path, error: OSError) -> Problem:
+    if isinstance(error, (FileNotFoundError, NotADirectoryError)):
+        return Problem(path, 0, "no such file or folder")
+    return Problem(path, 0, f"not read: {error.strerror or error}")
+
+
 def preference_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]:
-    """Expand `paths` (files, or folders meaning all their `*.jsonl`) into files; a missing path is a problem."""
+    """Expand `paths` (files, or folders meaning all their `*.jsonl`) into regular files to read.
+
+    Each path that cannot be used is a problem, never a silent "no files": a missing path, a folder that
+    cannot be listed (permission denied), and anything that is not a regular file (a FIFO, a device),
+    which is not opened.
+    """
     files: list[Path] = []
     problems: list[Problem] = []
     for path in map(Path, paths):
-        if path.is_dir():
-            files.extend(sorted(path.glob("*.jsonl")))
-        elif path.is_file():
-            files.append(path)
-        else:
-            problems.append(Problem(path, 0, "no such file or folder"))
+        try:
+            is_folder = stat.S_ISDIR(os.stat(path).st_mode)
+        except OSError as error:
+            problems.append(_path_problem(path, error))
+            continue
+        candidates = [path]
+        if is_folder:
+            try:
+                with os.scandir(path) as entries:
+                    candidates = [path / name for name in sorted(e.name for e in entries if e.name.endswith(".jsonl"))]
+            except OSError as error:
+                problems.append(Problem(path, 0, f"cannot read this folder: {error.strerror or error}; "
+                                                 "none of its preference files was read"))
+                continue
+        for candidate in candidates:
+            try:
+                _check_regular_file(candidate)
+            except OSError as error:
+                problems.append(_path_problem(candidate, error))
+                continue
+            files.append(candidate)
     return files, problems
 
 
 def read_preference_file(path: Path) -> tuple[list[dict], list[Problem]]:
     """All valid records of one file in order (undo records included) and a `Problem` per bad line.
 
-    Bad lines: not JSON, not a valid record, an id seen before, an undo naming no earlier record.
+    Bad lines: not UTF-8, not JSON (or nested too deeply to parse), not a valid record (a lone surrogate
+    included), an id seen before, an undo naming no earlier record. Lines end at "\\n" only, as for the store.
     """
     try:
-        data = Path(path).read_bytes()
+        with open(_open_regular_file(Path(path)), "rb") as file:
+            data = file.read()
     except OSError as error:
         return [], [Problem(Path(path), 0, f"cannot read: {error.strerror or error}")]
     records: list[dict] = []
@@ -522,12 +722,12 @@ def read_preference_file(path: Path) -> tuple[list[dict], list[Problem]]:
         if not raw.strip():
             continue
         try:
-            record = parse_record_line(raw.decode("utf-8"))
+            record = parse_record_bytes(raw)
             if record["id"] in ids:
                 raise ValueError(f"duplicate record id {record['id']!r}")
             if "undo" in record and record["undo"] not in ids:
                 raise ValueError(f"undo names record {record['undo']!r}, which is not earlier in this file")
-        except (ValueError, UnicodeDecodeError) as error:
+        except ValueError as error:
             problems.append(Problem(Path(path), number, str(error)))
             continue
         ids.add(record["id"])

@@ -32,7 +32,15 @@ from .feedback import (
     validate_annotator_name,
 )
 
-PLACE_NAMES = ["1st", "2nd", "3rd"] + [f"{n}th" for n in range(4, 27)]
+
+def place_name(place: int) -> str:
+    """The label of place `place` (0-based) for any number of answers: 1st, 2nd, 3rd, 4th … 11th … 21st, 22nd …"""
+    n = place + 1
+    suffix = "th" if n % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+PLACE_NAMES = [place_name(place) for place in range(26)]  # kept for code that imported it; use place_name
 
 
 class RankingWidget:
@@ -42,6 +50,11 @@ class RankingWidget:
     Skip records a skip (no pairs) and moves on; Undo takes back the last submission or skip and
     shows that item again with its places. Items this annotator has already done are skipped over, so
     a restarted notebook carries on where it stopped.
+
+    Any number of answers works: after Z the answers are AA, AB … (`feedback.answer_letter`), after 26th
+    the places go on 27th, 28th … (K answers make K × K place buttons, so keep K small for people).
+    Submit, Skip and Undo before Start (they are hidden then, but code can click them) change nothing
+    and say in the status area that Start comes first.
     """
 
     def __init__(self, items: list[dict], store_folder: str | Path, annotator: str | None = None,
@@ -170,7 +183,16 @@ class RankingWidget:
         self.places[answer] = place
         self._show_places()
 
+    def _not_started(self, action: str) -> bool:
+        """Before Start there is no store (and no annotator): say so in the status area instead of failing."""
+        if self.store is not None:
+            return False
+        self._set_status(f"nothing to {action} yet: type your name and press Start first", error=True)
+        return True
+
     def _on_submit(self, _button=None) -> None:
+        if self._not_started("submit"):
+            return
         if self.current is None:
             self._set_status("all items are done; Undo last takes the last one back", error=True)
             return
@@ -185,6 +207,8 @@ class RankingWidget:
         self._go_to(self._next_open_item(self.current + 1))
 
     def _on_skip(self, _button=None) -> None:
+        if self._not_started("skip"):
+            return
         if self.current is None:
             self._set_status("all items are done; nothing to skip", error=True)
             return
@@ -198,6 +222,8 @@ class RankingWidget:
         self._go_to(self._next_open_item(self.current + 1))
 
     def _on_undo(self, _button=None) -> None:
+        if self._not_started("undo"):
+            return
         try:
             undone = self.store.undo_last()
         except PreferenceStoreError as error:
@@ -263,7 +289,7 @@ class RankingWidget:
             label.add_class(f"rlhf-answer-{i}")
             buttons = []
             for r in range(len(answers)):
-                button = widgets.Button(description=PLACE_NAMES[r], layout=widgets.Layout(width="52px"))
+                button = widgets.Button(description=place_name(r), layout=widgets.Layout(width="52px"))
                 button.add_class(f"rlhf-rank-{i}-{r}")
                 button.on_click(lambda _b, i=i, r=r: self._on_place(i, r))
                 buttons.append(button)

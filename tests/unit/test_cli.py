@@ -1,5 +1,8 @@
 """The command line: bad input gets one clear line and a non-zero exit status, never a traceback."""
 
+import errno
+import json
+import os
 import subprocess
 import sys
 
@@ -36,12 +39,52 @@ def test_corrupt_report_is_one_line(runs, capsys):
     assert "not valid JSON" in capsys.readouterr().err
 
 
-def _run_cli(*args, env_runs):
-    import os
-
+def _run_cli(*args, env_runs, timeout=300):
     env = dict(os.environ, RLHF_RUNS_DIR=str(env_runs), RLHF_PROFILE="tiny")
     return subprocess.run([sys.executable, "-m", "rlhf_course", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+                          timeout=timeout)
+
+
+def _ranking_line(**fields):
+    record = {"id": "r1", "time": "2026-01-01T00:00:00+00:00", "annotator": "ana", "source": "human",
+              "checkpoint": "sft", "prompt": "Write a story.", "answers": ["a", "b"], "ranking": [[0], [1]]}
+    return json.dumps({**record, **fields}) + "\n"
+
+
+def test_prefs_check_a_folder_that_cannot_be_read(tmp_path, monkeypatch, capsys):
+    """Root may read any folder, so listing it is refused the way a chmod 000 folder refuses other users."""
+    (tmp_path / "ana.jsonl").write_text(_ranking_line())
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == str(tmp_path):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    assert main(["prefs", "check", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{tmp_path}: cannot read this folder: Permission denied" in out and "OK" not in out
+
+
+def test_prefs_check_flags_lines_the_loaders_cannot_use(tmp_path, capsys):
+    path = tmp_path / "ana.jsonl"
+    path.write_text(_ranking_line() + _ranking_line(id="r2", prompt="\ud800") + '{"id": ' + "[" * 5000 + "]" * 5000
+                    + "}\n")
+    assert main(["prefs", "check", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{path}: 1 rankings, 0 skipped, 0 undone, 1 pairs, 2 problem(s)" in out
+    assert f"{path}:2: the prompt contains '\\ud800'" in out and f"{path}:3: JSON nested too deeply" in out
+
+
+def test_prefs_check_does_not_hang_on_a_fifo(tmp_path):
+    """Opening a FIFO for reading waits for a writer: a regression would hang, so it runs with a timeout."""
+    (tmp_path / "ana.jsonl").write_text(_ranking_line())
+    os.mkfifo(tmp_path / "bob.jsonl")
+    result = _run_cli("prefs", "check", str(tmp_path), env_runs=tmp_path / "runs", timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert f"{tmp_path / 'bob.jsonl'}: not read: not a regular file but a FIFO" in result.stdout
+    assert f"{tmp_path / 'ana.jsonl'}: 1 rankings" in result.stdout and "Traceback" not in result.stderr
 
 
 def test_running_a_notebook_without_its_input_checkpoint(runs):

@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from rlhf_course.widgets import RankingWidget
+from rlhf_course.feedback import answer_letter
+from rlhf_course.widgets import RankingWidget, place_name
 
 ITEMS = [
     {"prompt": f"Write a story number {k}.", "answers": [f"story {k}{letter}" for letter in "abc"], "checkpoint": "sft"}
@@ -118,6 +119,39 @@ def test_skip_then_undo_then_finish(ui):
 def test_undo_with_nothing_to_undo(ui):
     ui.undo()
     assert ui.status == "nothing to undo"
+
+
+def test_buttons_clicked_before_start_change_nothing(tmp_path):
+    """The buttons are hidden before Start, but code (or a stale front end) can click them."""
+    ui = RankingWidget(ITEMS, store_folder=tmp_path)
+    for click, action in ((ui.undo, "undo"), (ui.submit, "submit"), (ui.skip, "skip")):
+        assert click() is None
+        assert ui.status == f"error: nothing to {action} yet: type your name and press Start first"
+    assert ui.store is None and list(tmp_path.iterdir()) == []
+    ui.start("ana")
+    ui.undo()
+    assert ui.status == "nothing to undo"
+
+
+def test_answer_letters_and_place_names_go_on_past_26():
+    assert [answer_letter(i) for i in (0, 1, 25, 26, 27, 51, 52, 701, 702)] == [
+        "A", "B", "Z", "AA", "AB", "AZ", "BA", "ZZ", "AAA"]
+    with pytest.raises(ValueError, match="integers >= 0"):
+        answer_letter(-1)
+    assert [place_name(p) for p in (0, 1, 2, 3, 10, 11, 12, 20, 21, 22, 23, 100, 110)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd", "24th", "101st", "111th"]
+
+
+def test_more_than_26_answers(tmp_path):
+    answers = [f"story {k}" for k in range(30)]
+    ui = RankingWidget([{"prompt": "Write a story.", "answers": answers}], store_folder=tmp_path, annotator="ana")
+    assert len(ui.rank_buttons) == 30 and {len(row) for row in ui.rank_buttons} == {30}
+    assert ui.answer_labels[25].value.startswith("<b>Z.</b>") and ui.answer_labels[26].value.startswith("<b>AA.</b>")
+    assert [b.description for b in ui.rank_buttons[0][25:28]] == ["26th", "27th", "28th"]
+    ui.rank([[k] for k in range(29)])  # the 30th answer, AD, has no place yet
+    assert ui.submit() is None and ui.status.startswith("error: answer AD has no place yet")
+    ui.set_rank(29, 29)
+    assert ui.submit()["ranking"] == [[k] for k in range(30)] and ui.done == 1
 
 
 def test_restarted_widget_carries_on_where_it_stopped(ui, tmp_path):
