@@ -12,6 +12,7 @@ maximum over the runs, and which runs failed which notebook.
     python benchmarks/robustness.py                      # six runs, one at a time (about 70 min on 2 cores)
     python benchmarks/robustness.py --jobs 2             # two at a time, one thread each
     python benchmarks/robustness.py --table-only         # rebuild the table from the runs already there
+    python benchmarks/robustness.py --jobs 2 --from 03   # after a change to notebook 03 or later: rerun 03-06
 
 Not part of CI. Each run gets cores / jobs threads. On some CPUs the thread count changes the stream too (seen on
 an AVX-512 machine: seed 0 at one and at two threads gave different base models), so a run at another thread
@@ -106,8 +107,9 @@ def run_folder(out: Path, run: dict) -> Path:
     return out / run["label"]
 
 
-def execute(run: dict, profile: str, out: Path, threads: int) -> dict:
-    """One headless run of the whole course, in its own folder; returns its wall time and exit status."""
+def execute(run: dict, profile: str, out: Path, threads: int, start: str | None = None) -> dict:
+    """One headless run of the whole course (from notebook `start` on, if given), in its own folder; returns its
+    wall time and exit status."""
     folder = run_folder(out, run)
     folder.mkdir(parents=True, exist_ok=True)
     # PYTHONPATH: the runs (and their kernels) import this checkout's package, whatever is installed
@@ -117,12 +119,13 @@ def execute(run: dict, profile: str, out: Path, threads: int) -> dict:
     if run["capability"]:
         env["ATEN_CPU_CAPABILITY"] = run["capability"]
     command = [sys.executable, "-m", "rlhf_course", "run", "--profile", profile, "--seed", str(run["seed"]),
-               "--keep-going"]
-    start = time.perf_counter()
+               "--keep-going"] + (["--from", start] if start else [])
+    began = time.perf_counter()
     with open(folder / "run.log", "w") as log:
         status = subprocess.call(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    wall = time.perf_counter() - start
-    (folder / "sweep.json").write_text(json.dumps({**run, "exit_status": status, "wall_s": round(wall, 1)}))
+    wall = time.perf_counter() - began
+    (folder / "sweep.json").write_text(json.dumps({**run, "exit_status": status, "wall_s": round(wall, 1),
+                                                   "from": start}))
     print(f"{run['label']}: exit {status} in {wall / 60:.1f} min", flush=True)
     return {"exit_status": status, "wall_s": wall}
 
@@ -199,7 +202,8 @@ def table(reports: dict[str, dict], profile: str, capability: str, notes: list[s
     for name, where in HEADLINES.items():
         values = [lookup(reports[label].get("phases", {}), where) for label in labels]
         lines.append(f"| {name} | | " + summary_cells(values) + " | " + " | ".join(fmt(v) for v in values) + " |")
-    walls = [reports[label].get("sweep", {}).get("wall_s") for label in labels]
+    # each notebook's latest execution (`report.json`'s notebooks), so a run resumed with --from still sums to a course
+    walls = [sum(n["wall_s"] for n in reports[label].get("notebooks", {}).values()) or None for label in labels]
     lines.append("| whole course, minutes | | " + summary_cells([w / 60 if w else None for w in walls]) + " | "
                  + " | ".join(fmt(w / 60 if w else None) for w in walls) + " |")
     lines += ["", "## Failures (errors in the executed notebooks, judged by the thresholds of that run)", ""]
@@ -228,6 +232,9 @@ def main(argv=None) -> int:
     parser.add_argument("--extra", action="append", default=[], metavar="LABEL=REPORT",
                         help="add another run's report.json as a column (e.g. a CI run at another thread count)")
     parser.add_argument("--note", action="append", default=[], help="a line for the table's header")
+    parser.add_argument("--from", dest="start", metavar="NN",
+                        help="rerun each run in --out from notebook NN on, on its own earlier checkpoints (after a "
+                             "change to notebook NN or later, the earlier phases need not run again)")
     args = parser.parse_args(argv)
     capability, others = cpu_capabilities()
     runs = planned_runs(args.seeds, [] if args.no_capabilities else others)
@@ -236,7 +243,7 @@ def main(argv=None) -> int:
         print(f"{len(runs)} runs of the {args.profile} course, {args.jobs} at a time with {threads} thread(s) each; "
               f"torch's kernels here: {capability}; folders under {args.out}", flush=True)
         with ThreadPoolExecutor(args.jobs) as pool:
-            list(pool.map(lambda run: execute(run, args.profile, args.out, threads), runs))
+            list(pool.map(lambda run: execute(run, args.profile, args.out, threads, args.start), runs))
     reports = {run["label"]: run_report(args.out, run, args.profile) for run in runs
                if run_folder(args.out, run).exists()}
     for extra in args.extra:

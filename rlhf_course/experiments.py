@@ -31,7 +31,7 @@ from . import evaluation, feedback, models, ppo, reward, world
 from .config import Profile
 
 CANDIDATES_FILE = "candidates.json"  # notebook 03's SFT answers to train prompts, K per prompt
-VERSION = 5  # raise when an experiment changes, so results cached by older code are recomputed
+VERSION = 6  # raise when an experiment changes, so results cached by older code are recomputed
 
 
 def cache_dir(profile_name: str) -> Path:
@@ -250,7 +250,7 @@ def best_of_n_curve(proxy: list[float], gold: list[float], samples_per_prompt: i
     return curve
 
 
-def overoptimisation(profile: Profile, ns=(1, 2, 4, 8, 16, 32, 64), samples_per_prompt: int = 64) -> dict:
+def overoptimisation(profile: Profile, ns=(1, 2, 4, 8, 16, 32, 64, 128), samples_per_prompt: int = 128) -> dict:
     """Gao et al. (2022) in miniature, with best-of-n: a proxy reward model trained on very few noisy labels picks
     the best of n SFT answers; the proxy's and the gold judge's score of the pick as n grows, against the
     analytic KL log n − (n − 1)/n. Beside it, the same best-of-n with notebook 03's reward model (5,000 pairs).
