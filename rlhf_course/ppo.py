@@ -70,9 +70,11 @@ def compute_gae(
     """Generalised advantage estimation (Schulman et al. 2016, eq. 16).
 
     δ_t = r_t + γ·V_{t+1} − V_t,   A_t = Σ_l (γλ)^l δ_{t+l},   returns R_t = A_t + V_t.
-    Values after the answer's end count as 0. rewards, values, mask: (B, T). Returns (advantages, returns).
+    Rewards and values outside the answer (`mask` 0) count as 0, so whatever a caller leaves there (padding,
+    a value head's output after EOS) never reaches an advantage. rewards, values, mask: (B, T).
+    Returns (advantages, returns).
     """
-    values = values * mask
+    rewards, values = rewards * mask, values * mask
     advantages = torch.zeros_like(rewards)
     running = torch.zeros_like(rewards[:, 0])
     T = rewards.shape[1]
