@@ -2,7 +2,8 @@
 
 The policy samples answers, the frozen reward model scores them, PPO updates the policy; repeat. The loop
 `train_ppo` reads top to bottom; each step is numbered where it happens, following "The N+ Implementation
-Details of RLHF with PPO" (Huang et al. 2024):
+Details of RLHF with PPO" (Huang et al. 2024). The book's page "PPO implementation details"
+(`book/ppo_details.md`) explains each step under the same number, with its sources:
 
  1. rollout: plain sampling at a temperature from left-padded prompts; stop at EOS, pad after it
  2. log-probs of the rollout under the policy and the frozen reference, from logits / temperature
@@ -193,7 +194,7 @@ def train_ppo(
     start = time.perf_counter()
 
     for iteration in range(config.iterations):
-        # Learning rates anneal linearly to 0 (N+ detail 14).
+        # Learning rates anneal linearly to 0 (book: PPO implementation details, E).
         for optimizer, lr in ((policy_optimizer, config.lr), (value_optimizer, config.value_lr)):
             set_lr(optimizer, lr * (1 - iteration / config.iterations))
 
