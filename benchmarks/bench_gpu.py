@@ -19,17 +19,17 @@
 from __future__ import annotations
 
 import argparse
-import os
 import math
+import os
 import statistics
 import time
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+import common
 import torch
 from transformers import AutoModelForSequenceClassification, GenerationConfig
 
-import common
 from rlhf_course.config import get_profile
 from rlhf_course.generation import encode_prompts, sample
 from rlhf_course.world import make_prompts
@@ -54,7 +54,7 @@ def compiled_decoding(model, ids, new_tokens: int, eos: int):
     """A fixed-shape decoder of its own whose step is `torch.compile`d before it is recorded as a CUDA graph:
     inductor fuses the step's ~300 small operations (norms, rotary, softmax, casts) into fewer kernels, and the
     graph launches those at once. Benchmark only: the course's sampler records the eager step."""
-    from rlhf_course.generation import FixedShapeDecoding
+    from rlhf_course.fast_decoding import FixedShapeDecoding
 
     decoding = FixedShapeDecoding(model, ids.shape[0], -(-ids.shape[1] // 8) * 8, new_tokens, 1.0, eos)
     decoding.step = torch.compile(decoding.step, dynamic=False)  # capture() and run() call self.step

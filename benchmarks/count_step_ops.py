@@ -15,7 +15,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import rlhf_course
-from rlhf_course import generation, models, tokenizer, world
+from rlhf_course import fast_decoding, generation, models, tokenizer, world
 from rlhf_course.config import get_profile
 
 VIEWS = {"view", "_unsafe_view", "transpose", "t", "slice", "select", "unsqueeze", "squeeze", "expand", "as_strided",
@@ -39,7 +39,7 @@ def main() -> None:
     tok = tokenizer.train_tokenizer([d["text"] for d in world.make_corpus(2000)], profile.model.vocab_size)
     model = models.build_model(profile.model, tok).eval().to(torch.bfloat16)
     ids, mask = generation.encode_prompts(tok, world.make_prompts(8, "test"))
-    decoding = generation.FixedShapeDecoding(model, 8, -(-ids.shape[1] // 8) * 8, 6, 1.0, tok.eos_token_id)
+    decoding = fast_decoding.FixedShapeDecoding(model, 8, -(-ids.shape[1] // 8) * 8, 6, 1.0, tok.eos_token_id)
     with torch.no_grad():
         decoding.run(ids, mask, torch.Generator().manual_seed(0))
         decoding.column.fill_(1)  # back to the first step's counters (run advanced them)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from . import generation
 from .config import DPOConfig
 from .reward import distinct_answers, ranking_batches, scored_by_length
 from .sft import IGNORE_INDEX, collate, tokenize_demonstration
@@ -42,12 +43,12 @@ def dpo_loss(
 
 def answer_logprobs(model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                     labels: torch.Tensor) -> torch.Tensor:
-    """Σ_t log π(y_t | x, y_<t) over answer tokens (labels ≠ IGNORE_INDEX) of right-padded sequences: (B,)."""
-    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1].float()  # (B, T-1, V)
-    targets = labels[:, 1:]  # (B, T-1)
-    answer = targets != IGNORE_INDEX
-    token_logprobs = torch.log_softmax(logits, -1).gather(2, targets.clamp(min=0)[..., None]).squeeze(2)
-    return (token_logprobs * answer).sum(1)
+    """Σ_t log π(y_t | x, y_<t) over answer tokens (labels ≠ IGNORE_INDEX) of right-padded sequences: (B,).
+
+    The per-token log-probs are `generation.answer_logprobs` of every token after the first; the labels say
+    which of them are the answer's."""
+    token_logprobs = generation.answer_logprobs(model, input_ids, attention_mask, prompt_len=1)  # (B, T-1)
+    return (token_logprobs * (labels[:, 1:] != IGNORE_INDEX)).sum(1)
 
 
 def train_dpo(

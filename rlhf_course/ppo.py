@@ -29,10 +29,9 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .config import PPOConfig
-from .generation import Rollout, encode_prompts, position_ids_from_mask, sample, sequence_logprobs
+from .generation import Rollout, answer_logprobs, encode_prompts, position_ids_from_mask, sample
 from .reward import normalize, reward_scores
 from .training import NonFiniteLossError, check_finite, make_optimizer, set_lr
-
 
 # --------------------------------------------------------------------------------------------------
 # The pure functions of PPO. Shapes: [batch, time] = (B, T); `mask` is 1 on answer tokens.
@@ -122,22 +121,10 @@ def ppo_value_loss(
 def token_values(value_model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                  prompt_len: int) -> torch.Tensor:
     """The critic's value of the state before each answer token: (B, T), aligned with the log-probs."""
-    hidden = value_model.model(
+    hidden = value_model.base_model(  # the transformer under the score head, whatever the architecture calls it
         input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids_from_mask(attention_mask)
     ).last_hidden_state  # (B, P + T, D)
     return value_model.score(hidden[:, prompt_len - 1 : -1]).squeeze(-1).float()  # (B, T)
-
-
-def logprobs_and_entropy(policy: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                         prompt_len: int, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-prob of each answer token and the entropy of the policy there, both (B, T)."""
-    logits = policy(
-        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids_from_mask(attention_mask)
-    ).logits[:, prompt_len - 1 : -1].float() / temperature  # (B, T, V)
-    log_softmax = torch.log_softmax(logits, dim=-1)
-    logprobs = log_softmax.gather(2, input_ids[:, prompt_len:, None]).squeeze(2)  # (B, T)
-    entropy = -(log_softmax.exp() * log_softmax).sum(-1)  # (B, T)
-    return logprobs, entropy
 
 
 def check_same_tokenizer(policy_tokenizer: PreTrainedTokenizerBase, reward_tokenizer: PreTrainedTokenizerBase):
@@ -210,8 +197,8 @@ def train_ppo(
         P = prompt_ids.shape[1]
         with torch.no_grad():
             # 2. log-probs under the policy (recomputed with the training forward pass) and the reference
-            old_logprobs = sequence_logprobs(policy, input_ids, attention_mask, P, config.temperature) * mask
-            ref_logprobs = sequence_logprobs(reference, input_ids, attention_mask, P, config.temperature) * mask
+            old_logprobs = answer_logprobs(policy, input_ids, attention_mask, P, config.temperature) * mask
+            ref_logprobs = answer_logprobs(reference, input_ids, attention_mask, P, config.temperature) * mask
             sampling_mismatch = (old_logprobs - rollout.logprobs).abs().max().item()
             # 3. reward-model score at the last real token, normalised so SFT answers have mean 0, std 1
             raw_scores = normalize(reward_scores(reward_model, input_ids, attention_mask), reward_model)
@@ -236,7 +223,7 @@ def train_ppo(
             for first in range(0, len(prompts), config.minibatch_size):
                 rows = order[first : first + config.minibatch_size].to(device)
                 ids, att, m = input_ids[rows], attention_mask[rows], mask[rows]
-                logprobs, entropy = logprobs_and_entropy(policy, ids, att, P, config.temperature)
+                logprobs, entropy = answer_logprobs(policy, ids, att, P, config.temperature, with_entropy=True)
                 log_ratio = (logprobs - old_logprobs[rows]) * m
                 if epoch == 0 and first == 0:
                     # 10. nothing has changed yet: the ratio must be 1 and approx-KL 0.

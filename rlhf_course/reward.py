@@ -27,7 +27,7 @@ from transformers.utils import logging as hf_logging
 from . import world
 from .config import RewardConfig
 from .generation import position_ids_from_mask
-from .tokenizer import chat_prompt
+from .tokenizer import chat_text
 from .training import check_finite, cosine_lr, make_optimizer, set_lr, shuffled_batches
 
 
@@ -58,8 +58,8 @@ def init_reward_model(sft_folder, tokenizer: PreTrainedTokenizerBase) -> PreTrai
 def encode_pairs(
     tokenizer: PreTrainedTokenizerBase, prompts: list[str], answers: list[str], max_len: int = 256
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """prompt (chat template) + answer + EOS for each pair of lists, left-padded: (B, T) ids and mask."""
-    texts = [chat_prompt(tokenizer, p) + a + tokenizer.eos_token for p, a in zip(prompts, answers)]
+    """prompt (chat template) + answer + EOS (`chat_text`) for each pair of lists, left-padded: (B, T) ids, mask."""
+    texts = [chat_text(tokenizer, p, a) for p, a in zip(prompts, answers)]
     encoded = tokenizer(
         texts, padding=True, truncation=True, max_length=max_len, return_tensors="pt", add_special_tokens=False
     )

@@ -63,6 +63,11 @@ def chat_prompt(tokenizer: PreTrainedTokenizerFast, instruction: str) -> str:
 
 
 def chat_text(tokenizer: PreTrainedTokenizerFast, instruction: str, response: str) -> str:
-    """A whole conversation, prompt and answer, ending with EOS."""
-    messages = [{"role": "user", "content": instruction}, {"role": "assistant", "content": response}]
-    return tokenizer.apply_chat_template(messages, tokenize=False)
+    """A whole conversation, prompt and answer, ending with EOS: the one way the course writes prompt + answer.
+
+    Built as the sampler writes it (the chat prompt, the answer, EOS), not with the chat template's own
+    assistant turn: so SFT's targets, the reward model's inputs and PPO's rollouts are the same token sequence,
+    and the reward model reads its score at the EOS that ends a sampled answer. (With the course's template the
+    two are the same text; some Hub templates add a newline or another end-of-turn marker after the answer.)
+    """
+    return chat_prompt(tokenizer, instruction) + response + tokenizer.eos_token

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from rlhf_course import generation
+from rlhf_course import fast_decoding, generation
 
 
 def _prompts(tok, texts):
@@ -28,7 +28,7 @@ def test_sampled_logprobs_equal_a_full_forward_pass(tok, small_model, temperatur
     rollout = generation.sample(
         small_model, ids, mask, 24, temperature, tok.eos_token_id, tok.pad_token_id, torch.Generator().manual_seed(0)
     )
-    recomputed = generation.sequence_logprobs(
+    recomputed = generation.answer_logprobs(
         small_model, rollout.input_ids, rollout.attention_mask, ids.shape[1], temperature
     )
     recomputed = recomputed * rollout.response_mask
@@ -89,7 +89,7 @@ def test_static_cache_decoder_matches_the_model_at_every_step(tok, small_model, 
                         parameter.add_(torch.randn_like(parameter), alpha=0.05)
             rollout = generation.sample(small_model, prompts, prompt_mask, 20, 1.0, tok.eos_token_id,
                                         tok.pad_token_id, generator, fixed_shape=fixed_shape)
-            recomputed = generation.sequence_logprobs(small_model, rollout.input_ids, rollout.attention_mask,
+            recomputed = generation.answer_logprobs(small_model, rollout.input_ids, rollout.attention_mask,
                                                       ids.shape[1]) * rollout.response_mask
             lengths = rollout.lengths
             assert lengths.min() < 20 and lengths.max() > lengths.min(), "the test needs answers of different lengths"
@@ -113,3 +113,88 @@ def test_draw_samples_the_distribution_and_never_a_token_of_probability_zero():
     # a temperature sharpens the same distribution: at T = 0.5, p ∝ probs², so token 0 has 0.25 / 0.34375 of it
     token, _ = generation.draw(logits, 0.5, uniform)
     assert abs((token == 0).double().mean() - 0.25 / 0.34375) < 0.01
+
+
+# ---- the reference sampler, the fast decoder, and models of other architectures ---------------------------
+
+
+def _other_architecture(tok, kind: str):
+    """A small causal LM of another architecture, built from a config with the course's tokenizer: a GPT-2
+    (learned positions, no `model.model`) or a Qwen2 (biases on q, k and v, which the fast decoder lacks)."""
+    from transformers import AutoModelForCausalLM, GPT2Config, Qwen2Config
+
+    torch.manual_seed(0)
+    common = {"vocab_size": len(tok), "pad_token_id": tok.pad_token_id, "eos_token_id": tok.eos_token_id,
+              "bos_token_id": None}
+    if kind == "gpt2":
+        config = GPT2Config(n_embd=32, n_layer=2, n_head=2, n_positions=192, resid_pdrop=0.0, embd_pdrop=0.0,
+                            attn_pdrop=0.0, **common)
+    else:
+        config = Qwen2Config(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                             num_key_value_heads=1, max_position_embeddings=192, **common)
+    model = AutoModelForCausalLM.from_config(config).eval()
+    if kind == "qwen2":
+        with torch.no_grad():  # fresh biases are 0; make them matter
+            for layer in model.model.layers:
+                for projection in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
+                    projection.bias.normal_(0, 0.5)
+    return model
+
+
+def test_the_fast_decoder_is_taken_for_llama_models_only(tok, small_model):
+    assert fast_decoding.supports(small_model)
+    assert not fast_decoding.supports(_other_architecture(tok, "gpt2"))
+    assert not fast_decoding.supports(_other_architecture(tok, "qwen2"))
+
+
+@pytest.mark.parametrize("fixed_shape", [False, True])
+def test_fast_decoder_gives_the_reference_samplers_tokens_from_the_same_random_numbers(tok, small_model,
+                                                                                         fixed_shape):
+    ids, mask = _prompts(tok, ["Write a sad story about Tom.", "Hi", "Tell me a story about a cat."] * 2)
+    eos = tok.eos_token_id
+    reference = generation.reference_decode(small_model, ids, mask, 24, 0.8, eos, torch.Generator().manual_seed(4))
+    if fixed_shape:
+        P = -(-ids.shape[1] // 8) * 8
+        fast = fast_decoding.FixedShapeDecoding(small_model, ids.shape[0], P, 24, 0.8, eos).run(
+            ids, mask, torch.Generator().manual_seed(4))
+    else:  # rows never leave the batch here, so both loops draw one number per row and step
+        fast = fast_decoding.decode_shrinking(small_model, ids, mask, 24, 0.8, eos, torch.Generator().manual_seed(4),
+                                              leave_every=2.0)
+    for ids_ref, ids_fast in ((reference[0], fast[0]), (reference[2], fast[2])):
+        assert torch.equal(ids_ref, ids_fast)
+    # log-probs: the same where an answer is still being written (after EOS a row's tokens are cut anyway)
+    is_eos = reference[0] == eos
+    live = (is_eos.long().cumsum(1) - is_eos.long()) == 0
+    torch.testing.assert_close(reference[1] * live, fast[1] * live, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "qwen2"])
+def test_any_causal_lm_samples_from_its_own_distribution(tok, kind):
+    # The fast decoder read a Qwen2's weights without its q/k/v biases: 1.39 nats off a full forward pass.
+    model = _other_architecture(tok, kind)
+    ids, mask = _prompts(tok, ["Write a sad story about Tom.", "Hi", "Tell me a story about a cat."])
+    rollout = generation.sample(model, ids, mask, 16, 1.0, tok.eos_token_id, tok.pad_token_id,
+                                torch.Generator().manual_seed(0))
+    recomputed = generation.answer_logprobs(model, rollout.input_ids, rollout.attention_mask, ids.shape[1])
+    torch.testing.assert_close(rollout.logprobs, recomputed * rollout.response_mask, atol=1e-4, rtol=1e-4)
+    answers = generation.sample_answers(model, tok, ["Write a story."] * 3, 8, seed=1, progress=False)
+    assert len(answers.texts) == 3
+
+
+def test_the_log_probs_of_ppo_and_dpo_are_one_computation(tok, small_model):
+    # PPO reads left-padded prompt + answer, DPO right-padded conversations with labels; the same tokens must
+    # get the same log-probs (both go through generation.answer_logprobs)
+    from rlhf_course import dpo, sft
+
+    prompts = ["Write a sad story about Tom.", "Hi"]
+    answers = ["Tom was sad. The end.", "Once upon a time, there was a cat."]
+    ids, mask = _prompts(tok, prompts)
+    answer_ids = [tok(a + tok.eos_token, add_special_tokens=False).input_ids for a in answers]
+    width = max(map(len, answer_ids))
+    padded = torch.tensor([a + [tok.pad_token_id] * (width - len(a)) for a in answer_ids])
+    answer_mask = torch.tensor([[1] * len(a) + [0] * (width - len(a)) for a in answer_ids])
+    left = generation.answer_logprobs(small_model, torch.cat([ids, padded], 1), torch.cat([mask, answer_mask], 1),
+                                      ids.shape[1])
+    rows = [sft.tokenize_demonstration(tok, p, a) for p, a in zip(prompts, answers)]
+    right = dpo.answer_logprobs(small_model, **sft.collate(rows, tok.pad_token_id))
+    torch.testing.assert_close((left * answer_mask).sum(1), right, atol=1e-4, rtol=1e-4)

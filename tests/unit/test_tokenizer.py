@@ -57,3 +57,11 @@ def test_corpus_stream_is_each_document_then_eos(tok):
     stream = pretrain.tokenize_corpus(tok, texts)
     expected = [i for text in texts for i in tok(text, add_special_tokens=False).input_ids + [tok.eos_token_id]]
     assert stream.tolist() == expected and stream.dtype == torch.long
+
+
+def test_chat_text_is_the_templates_conversation_for_the_course_tokenizer(tok):
+    # one way to write prompt + answer (the sampler's: prompt, answer, EOS); for the course's own template it
+    # is exactly the template's conversation, so SFT's and the reward model's data did not change with it
+    messages = [{"role": "user", "content": "Write a story."}, {"role": "assistant", "content": "Once, a fox."}]
+    conversation = tok.apply_chat_template(messages, tokenize=False)
+    assert tokenizer.chat_text(tok, "Write a story.", "Once, a fox.") == conversation
