@@ -42,7 +42,7 @@ def prepare(profile, workdir: Path) -> dict[str, float]:
     """One pass over every step; seconds per step."""
     from datasets import Dataset
 
-    from rlhf_course import feedback, pretrain, sft, tokenizer, world
+    from rlhf_course import annotators, preference_store, pretrain, sft, tokenizer, world
 
     seconds = {}
     split, seconds["01 corpus"] = common.timed(lambda: Dataset.from_list(
@@ -76,13 +76,14 @@ def prepare(profile, workdir: Path) -> dict[str, float]:
                 for r in world.probe_pairs(config.contrast_pairs, seed=profile.seed, split="train", probes=["mood"])]
     folder = workdir / "preferences"
     shutil.rmtree(folder, ignore_errors=True)
-    gold = feedback.GoldAnnotator(temperature=config.annotator_temperature, seed=profile.seed)
-    writer = feedback.GoldAnnotator(config.annotator_temperature, seed=profile.seed, name="contrast-writer")
-    _, seconds["03 rank candidates"] = common.timed(lambda: feedback.simulate_rankings(
-        gold, items, feedback.simulated_store(gold, folder)))
-    _, seconds["03 rank contrast pairs"] = common.timed(lambda: feedback.simulate_rankings(
-        writer, contrast, feedback.simulated_store(writer, folder)))
-    (pairs, problems), seconds["03 load preferences"] = common.timed(lambda: feedback.load_preferences([folder]))
+    gold = annotators.GoldAnnotator(temperature=config.annotator_temperature, seed=profile.seed)
+    writer = annotators.GoldAnnotator(config.annotator_temperature, seed=profile.seed, name="contrast-writer")
+    _, seconds["03 rank candidates"] = common.timed(lambda: annotators.simulate_rankings(
+        gold, items, annotators.simulated_store(gold, folder)))
+    _, seconds["03 rank contrast pairs"] = common.timed(lambda: annotators.simulate_rankings(
+        writer, contrast, annotators.simulated_store(writer, folder)))
+    (pairs, problems), seconds["03 load preferences"] = common.timed(
+        lambda: preference_store.load_preferences([folder]))
     assert not problems and len(pairs) > 0
     return seconds
 

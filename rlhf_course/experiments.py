@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from . import evaluation, feedback, models, ppo, reward, world
+from . import annotators, evaluation, models, ppo, rankings, reward, world
 from .config import Profile
 
 CANDIDATES_FILE = "candidates.json"  # notebook 03's SFT answers to train prompts, K per prompt
@@ -113,7 +113,7 @@ def rank_pairs(annotator, items: list[dict]) -> list[dict]:
     pairs = []
     for item in items:
         ranking = annotator.rank(item["prompt"], item["answers"])
-        for chosen, rejected in feedback.ranking_to_pairs(item["answers"], ranking):
+        for chosen, rejected in rankings.ranking_to_pairs(item["answers"], ranking):
             pairs.append({"prompt": item["prompt"], "chosen": item["answers"][chosen],
                           "rejected": item["answers"][rejected]})
     return pairs
@@ -262,7 +262,7 @@ def overoptimisation(profile: Profile, ns=(1, 2, 4, 8, 16, 32, 64, 128), samples
     # The rankings of 20 prompts (120 pairs). With more labels the proxy is better and gold falls later and less:
     # one sft model, three proxies each, gold fell 0.03-0.13 past its peak on 372 pairs and 0.06-0.17 on 120.
     few = random.Random(profile.seed).sample(items, max(20, len(items) // 32))
-    pairs = rank_pairs(feedback.GoldAnnotator(temperature=0.1, seed=profile.seed + 3), few)
+    pairs = rank_pairs(annotators.GoldAnnotator(temperature=0.1, seed=profile.seed + 3), few)
     progress = stages(3, "over-optimisation")
     proxy_model, tok = train_reward_on(profile, pairs, normalize_on=items[:100])
     progress.update()
@@ -315,11 +315,11 @@ def biased_annotators(profile: Profile) -> dict:
     sft = sft_evaluation(profile, eval_prompts)
     config = experiment_ppo(profile, iterations=10)
     temperature = profile.reward.annotator_temperature
-    annotators = [feedback.LengthBiasedAnnotator(bias=1.0, temperature=temperature, seed=profile.seed + 5),
-                  feedback.MoodBiasedAnnotator(mood="happy", bias=0.3, temperature=temperature, seed=profile.seed + 5)]
+    biased = [annotators.LengthBiasedAnnotator(bias=1.0, temperature=temperature, seed=profile.seed + 5),
+              annotators.MoodBiasedAnnotator(mood="happy", bias=0.3, temperature=temperature, seed=profile.seed + 5)]
     results = {}
-    progress = stages(len(annotators) * 2, "biased annotators")
-    for annotator in annotators:
+    progress = stages(len(biased) * 2, "biased annotators")
+    for annotator in biased:
         reward_model, tok = train_reward_on(profile, rank_pairs(annotator, items), normalize_on=items[:100])
         progress.update()
         rewards = reward.score_texts(reward_model, tok, heldout["prompts"], heldout["answers"])
@@ -354,11 +354,11 @@ def label_budget(profile: Profile, fractions=(0.1, 0.3, 1.0), temperatures=(0.02
         subset = items[: max(10, int(len(items) * fraction))]
         for temperature in temperatures:
             with_ppo = (fraction, temperature) in corners
-            pairs = rank_pairs(feedback.GoldAnnotator(temperature=temperature, seed=profile.seed + 9), subset)
+            pairs = rank_pairs(annotators.GoldAnnotator(temperature=temperature, seed=profile.seed + 9), subset)
             reward_model, tok = train_reward_on(profile, pairs, normalize_on=items[:100] if with_ppo else None)
             rewards = reward.score_texts(reward_model, tok, heldout["prompts"], heldout["answers"])
             cell = {"fraction": fraction, "n_pairs": len(pairs), "temperature": temperature,
-                    "noise_p_wrong_at_0.1": round(1 - feedback.preference_probability(0.1, temperature), 3),
+                    "noise_p_wrong_at_0.1": round(1 - annotators.preference_probability(0.1, temperature), 3),
                     "heldout_accuracy": heldout_accuracy(rewards, heldout)[0]}
             if with_ppo:
                 cell["ppo_gold"] = run_ppo(profile, reward_model, config, eval_prompts)["final"]["gold"]

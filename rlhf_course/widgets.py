@@ -1,6 +1,6 @@
 """Notebook widgets. `RankingWidget`: rank a model's answers with the mouse, straight into a preference file.
 
-The widget is UI only: every check and every write goes through `feedback.PreferenceStore`, so a
+The widget is UI only: every check and every write goes through `preference_store.PreferenceStore`, so a
 ranking made by clicking and one made by code land in the file the same way.
 
     ui = RankingWidget(items, store_folder="data/preferences")   # items: [{"prompt", "answers", "checkpoint"}]
@@ -22,15 +22,8 @@ from pathlib import Path
 
 import ipywidgets as widgets
 
-from .feedback import (
-    PreferenceStore,
-    PreferenceStoreError,
-    answer_letter,
-    answer_places,
-    item_key,
-    ranking_from_places,
-    validate_annotator_name,
-)
+from .preference_store import PreferenceStore, PreferenceStoreError, item_key, validate_annotator_name
+from .rankings import answer_letter, answer_places, ranking_from_places
 
 
 def place_name(place: int) -> str:
@@ -51,7 +44,7 @@ class RankingWidget:
     shows that item again with its places. Items this annotator has already done are skipped over, so
     a restarted notebook carries on where it stopped.
 
-    Any number of answers works: after Z the answers are AA, AB … (`feedback.answer_letter`), after 26th
+    Any number of answers works: after Z the answers are AA, AB … (`rankings.answer_letter`), after 26th
     the places go on 27th, 28th … (K answers make K × K place buttons, so keep K small for people).
     Submit, Skip and Undo before Start (they are hidden then, but code can click them) change nothing
     and say in the status area that Start comes first.

@@ -22,7 +22,8 @@ def test_gae_with_gamma_lambda_one_is_reward_to_go_minus_value():
 
 def test_gae_ignores_rewards_and_values_outside_the_mask():
     mask = torch.tensor([[1.0, 1, 0, 0], [1, 1, 1, 1]])
-    rewards, values = torch.tensor([[0.5, 1.0, 0, 0], [0.1, 0.2, 0.3, 0.4]]), torch.tensor([[0.2, 0.4, 0, 0], [0.1] * 4])
+    rewards = torch.tensor([[0.5, 1.0, 0, 0], [0.1, 0.2, 0.3, 0.4]])
+    values = torch.tensor([[0.2, 0.4, 0, 0], [0.1] * 4])
     garbage = torch.tensor([[0.0, 0, 7.0, -3.0], [0, 0, 0, 0]])  # only where mask is 0
     clean = ppo.compute_gae(rewards, values, mask, gamma=0.9, lam=0.8)
     dirty = ppo.compute_gae(rewards + garbage, values - 2 * garbage, mask, gamma=0.9, lam=0.8)

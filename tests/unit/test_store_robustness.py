@@ -18,7 +18,7 @@ import threading
 
 import pytest
 
-from rlhf_course.feedback import (
+from rlhf_course.preference_store import (
     PreferenceStore,
     PreferenceStoreError,
     check_preference_files,

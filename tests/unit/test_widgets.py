@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from rlhf_course.feedback import answer_letter
+from rlhf_course.rankings import answer_letter
 from rlhf_course.widgets import RankingWidget, place_name
 
 ITEMS = [

@@ -1,12 +1,12 @@
-"""Human feedback: a durable preference store, simulated annotators and agreement metrics.
+"""The preference store: people's and simulated annotators' rankings, kept safe on disk, loaded and checked.
 
 Where rankings live
     One append-only JSONL file per annotator: people's rankings in `data/preferences/<name>.jsonl`
     (committed with the course), simulated annotators' in `runs/<profile>/preferences/<name>.jsonl`.
 
-A ranking is a list of groups, best → worst; each group is a list of answer indices, and answers in
-the same group are ties. Every answer appears exactly once: `[[2], [0, 3], [1]]` says answer 2 is best,
-0 and 3 tie, 1 is worst. It implies the pairs (chosen, rejected) = (2,0) (2,3) (2,1) (0,1) (3,1).
+A ranking is a list of groups of answer indices, best → worst, a group holding tied answers:
+`[[2], [0, 3], [1]]` says answer 2 is best, 0 and 3 tie, 1 is worst (what a ranking means and which pairs it
+implies: `rankings`).
 
 The three kinds of line in a preference file (one JSON object per line):
 
@@ -41,11 +41,8 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
-import itertools
 import json
-import math
 import os
-import random
 import re
 import stat
 import uuid
@@ -54,9 +51,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
-from .world import MOOD_WORDS, gold_score, moods_shown
-
-Ranking = list[list[int]]  # groups of answer indices, best → worst; a group holds tied answers
+from .rankings import Ranking, answer_letter, ranking_to_pairs, validate_ranking
 
 PAIR_COLUMNS = ["prompt", "chosen", "rejected", "annotator", "checkpoint", "source"]
 
@@ -88,7 +83,7 @@ def simulated_preferences_dir(profile_name: str) -> Path:
 
 
 # --------------------------------------------------------------------------------------------------
-# Rankings: validation, pairs and labels (pure functions)
+# Annotator names: each becomes a file name
 # --------------------------------------------------------------------------------------------------
 
 
@@ -103,145 +98,6 @@ def validate_annotator_name(name: str) -> str:
             "(no '/', '\\', '..' or leading dot; at most 64 characters) — it becomes a file name"
         )
     return name
-
-
-def validate_ranking(ranking: object, n_answers: int) -> Ranking:
-    """`ranking` as a list of lists of int, if it ranks each of `n_answers` answers exactly once.
-
-    Raises `ValueError` naming the problem: not a list of groups, an empty group, an answer that does
-    not exist, an answer ranked twice, or an answer left out.
-    """
-    if not isinstance(ranking, (list, tuple)) or not ranking:
-        raise ValueError(f"a ranking is a non-empty list of groups such as [[2], [0, 3], [1]], not {ranking!r}")
-    seen: list[int] = []
-    for group in ranking:
-        if not isinstance(group, (list, tuple)) or not group:
-            raise ValueError(f"each group of a ranking is a non-empty list of answer indices, not {group!r}")
-        for index in group:
-            if isinstance(index, bool) or not isinstance(index, int):
-                raise ValueError(f"answer indices are integers, not {index!r}")
-            if not 0 <= index < n_answers:
-                raise ValueError(
-                    f"the ranking names answer {index}, which does not exist: there are {n_answers} answers "
-                    f"(indices 0 to {n_answers - 1})"
-                )
-            if index in seen:
-                raise ValueError(f"answer {index} is ranked twice; each answer goes in exactly one group")
-            seen.append(index)
-    missing = sorted(set(range(n_answers)) - set(seen))
-    if missing:
-        raise ValueError(f"answer(s) {missing} are not ranked: give every answer a place")
-    return [list(group) for group in ranking]
-
-
-def answer_letter(index: int) -> str:
-    """How people see answer `index`: A … Z, then AA, AB … AZ, BA …, like spreadsheet columns, so every
-    answer has a name however many there are (data files use 0-based indices)."""
-    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-        raise ValueError(f"answer indices are integers >= 0, not {index!r}")
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(ord("A") + rest) + letters
-    return letters
-
-
-def ranking_from_places(places: list[int | None]) -> Ranking:
-    """Turn per-answer places (0 = best; equal places = tie) into a ranking.
-
-    `[1, 2, 0, 1]` → `[[2], [0, 3], [1]]`. Gaps are fine (`[0, 2]` → `[[0], [1]]`). A `None` place
-    (answer not placed yet) raises `ValueError` naming the answers by letter (A = index 0).
-    """
-    unplaced = [i for i, place in enumerate(places) if place is None]
-    if unplaced:
-        names = ", ".join(answer_letter(i) for i in unplaced)
-        raise ValueError(f"answer {names} has no place yet: give every answer a place (equal places = a tie)")
-    return [[i for i, place in enumerate(places) if place == p] for p in sorted(set(places))]
-
-
-def ranking_to_pairs(answers: list[str], ranking: Ranking) -> list[tuple[int, int]]:
-    """All (chosen, rejected) index pairs a ranking implies; tied answers give no pair.
-
-    With groups G_1 ≻ G_2 ≻ … ≻ G_m: pairs = {(a, b) : a ∈ G_i, b ∈ G_j, i < j}. A strict ranking of
-    K answers gives K(K-1)/2 pairs; `[[2], [0, 3], [1]]` gives 5 (the tie 0 = 3 gives none).
-    """
-    ranking = validate_ranking(ranking, len(answers))
-    return [
-        (chosen, rejected)
-        for i, better in enumerate(ranking)
-        for worse in ranking[i + 1 :]
-        for chosen in better
-        for rejected in worse
-    ]
-
-
-def answer_places(ranking: Ranking, n_answers: int) -> list[int]:
-    """The place (group number, 0 = best) of each answer: `[[2], [0, 3], [1]]` → `[1, 2, 0, 1]`."""
-    ranking = validate_ranking(ranking, n_answers)
-    places = [0] * n_answers
-    for place, group in enumerate(ranking):
-        for index in group:
-            places[index] = place
-    return places
-
-
-def preference_labels(ranking: Ranking, n_answers: int) -> list[int]:
-    """One label per answer pair (i, j), i < j, in `itertools.combinations` order.
-
-    label(i, j) = +1 if i is ranked above j, −1 if below, 0 if they tie.
-    `preference_labels([[2], [0, 3], [1]], 4)` → pairs (0,1) (0,2) (0,3) (1,2) (1,3) (2,3) → [1, -1, 0, -1, -1, 1].
-    """
-    places = answer_places(ranking, n_answers)
-    pairs = itertools.combinations(range(n_answers), 2)
-    return [int(places[i] < places[j]) - int(places[i] > places[j]) for i, j in pairs]
-
-
-# --------------------------------------------------------------------------------------------------
-# Agreement between annotators (pure functions)
-# --------------------------------------------------------------------------------------------------
-
-
-def _ranking_size(ranking: Ranking) -> int:
-    return sum(len(group) for group in ranking)
-
-
-def pairwise_agreement(rankings_a: list[Ranking], rankings_b: list[Ranking]) -> float:
-    """Share of answer pairs that both annotators order the same way; pairs either calls a tie are left out.
-
-    agreement = #{pairs (i, j): label_a = label_b ≠ 0} / #{pairs: label_a ≠ 0 and label_b ≠ 0},
-    over all items (rankings_a[k] and rankings_b[k] rank the same answers). 1 = always agree,
-    0.5 = chance for a coin-flipping annotator, 0 = always opposite. NaN when no pair is strict for both.
-    """
-    if len(rankings_a) != len(rankings_b):
-        raise ValueError(f"need one ranking per item from each annotator, got {len(rankings_a)} and {len(rankings_b)}")
-    agree = counted = 0
-    for ranking_a, ranking_b in zip(rankings_a, rankings_b, strict=True):
-        n_answers = _ranking_size(ranking_a)  # both rank the same answers: a size mismatch raises below
-        for a, b in zip(preference_labels(ranking_a, n_answers), preference_labels(ranking_b, n_answers), strict=True):
-            if a != 0 and b != 0:
-                counted += 1
-                agree += a == b
-    return agree / counted if counted else math.nan
-
-
-def cohens_kappa(labels_a: list[int], labels_b: list[int]) -> float:
-    """Cohen's κ between two annotators' labels for the same items (here pairwise labels +1/0/−1).
-
-    κ = (p_o − p_e) / (1 − p_e), with p_o = share of items with equal labels (observed agreement) and
-    p_e = Σ_c p_a(c)·p_b(c) the agreement expected by chance from each annotator's label frequencies.
-    κ = 1 perfect, 0 no better than chance, < 0 worse than chance. Cohen (1960), Eq. 1.
-    Example: a = [1, 1, −1, −1], b = [1, −1, −1, −1] → p_o = 3/4, p_e = ½·¼ + ½·¾ = ½, κ = ½.
-    """
-    if len(labels_a) != len(labels_b) or not labels_a:
-        raise ValueError(f"need two equally long, non-empty label lists, got {len(labels_a)} and {len(labels_b)}")
-    n = len(labels_a)
-    p_observed = sum(a == b for a, b in zip(labels_a, labels_b, strict=True)) / n
-    categories = set(labels_a) | set(labels_b)
-    p_chance = sum(labels_a.count(c) * labels_b.count(c) for c in categories) / n**2
-    if p_chance == 1.0:  # both always give the same single label: they agree, and chance predicts it
-        return 1.0
-    return (p_observed - p_chance) / (1.0 - p_chance)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -609,6 +465,26 @@ class _Flocked:
 
 
 # --------------------------------------------------------------------------------------------------
+# Files that can be made again (simulated rankings, the widget demo): set aside, never mixed in
+# --------------------------------------------------------------------------------------------------
+
+
+def set_aside_if_stale(store: PreferenceStore, items: list[dict]) -> Path | None:
+    """Rename `store`'s file aside when it ranks answers that are not among `items`: an earlier run's
+    candidates (notebook 02 was re-run, say). Training on both would mix two checkpoints' answers, so the
+    annotator starts a new file; the old one stays beside it as `<name>.jsonl.replaced-<time>`, which no
+    loader reads, and nothing is deleted. For regenerable rankings only (simulated annotators, the headless
+    widget demo): people's own files are never touched. Returns the new name of the old file, if any."""
+    current = {item_key(item["prompt"], item["answers"]) for item in items}
+    if not any(item_key(r["prompt"], r["answers"]) not in current for r in store.records() if "ranking" in r):
+        return None
+    aside = store.path.with_name(f"{store.path.name}.replaced-{datetime.now():%Y%m%d-%H%M%S-%f}")
+    store.path.rename(aside)
+    store.__init__(store.folder, store.annotator, store.source)
+    return aside
+
+
+# --------------------------------------------------------------------------------------------------
 # Loading and checking preference files
 # --------------------------------------------------------------------------------------------------
 
@@ -788,151 +664,3 @@ def check_preference_files(paths: Iterable[str | Path]) -> int:
         print(problem)
     print("OK" if not problems else f"{len(problems)} problem(s)")
     return 1 if problems else 0
-
-
-# --------------------------------------------------------------------------------------------------
-# Simulated annotators
-# --------------------------------------------------------------------------------------------------
-
-
-def preference_probability(score_difference: float, temperature: float) -> float:
-    """Bradley–Terry: P(the better of two answers is preferred) = σ(Δ / T) = 1 / (1 + exp(−Δ / T)).
-
-    How noisy a temperature is, for two answers whose gold scores differ by Δ = 0.1:
-    T = 0.02 → 0.99, T = 0.05 → 0.88, T = 0.1 → 0.73, T = 0.2 → 0.62; T = 0 never errs.
-    """
-    if temperature == 0:
-        return 1.0 if score_difference > 0 else 0.5 if score_difference == 0 else 0.0
-    return 1.0 / (1.0 + math.exp(-score_difference / temperature))
-
-
-def plackett_luce_ranking(scores: list[float], temperature: float, rng: random.Random) -> Ranking:
-    """Sample an order best → worst: repeatedly pick the next-best of the remaining answers with
-    P(i) = exp(s_i / T) / Σ_remaining exp(s_j / T) (Plackett–Luce; for two answers this is Bradley–Terry).
-
-    T = 0 gives the exact order by score, with equal scores as ties.
-    """
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, not {temperature}")
-    if temperature == 0:
-        return [[i for i, s in enumerate(scores) if s == level] for level in sorted(set(scores), reverse=True)]
-    remaining = list(range(len(scores)))
-    order = []
-    while remaining:
-        top = max(scores[i] for i in remaining)  # subtract the max: exp never overflows
-        weights = [math.exp((scores[i] - top) / temperature) for i in remaining]
-        order.append(remaining.pop(rng.choices(range(len(remaining)), weights=weights)[0]))
-    return [[i] for i in order]
-
-
-def _item_rng(seed: int, name: str, prompt: str, answers: list[str]) -> random.Random:
-    """A generator fixed by (seed, annotator, item): the same item gets the same ranking in any order."""
-    return random.Random(f"{seed}|{name}|{item_key(prompt, answers)}")
-
-
-class GoldAnnotator:
-    """A careful but noisy person: Plackett–Luce sampling from `gold_score` with a temperature.
-
-    `temperature` sets the noise (see `preference_probability`): at T = 0.05 the better of two answers
-    whose gold differs by 0.1 is preferred 88% of the time. T = 0 ranks exactly by gold (ties when equal).
-    """
-
-    def __init__(self, temperature: float = 0.05, seed: int = 0, name: str = "gold"):
-        self.temperature = temperature
-        self.seed = seed
-        self.name = validate_annotator_name(name)
-
-    def scores(self, prompt: str, answers: list[str]) -> list[float]:
-        return [gold_score(prompt, answer) for answer in answers]
-
-    def rank(self, prompt: str, answers: list[str]) -> Ranking:
-        validate_item(prompt, answers)
-        rng = _item_rng(self.seed, self.name, prompt, answers)
-        return plackett_luce_ranking(self.scores(prompt, answers), self.temperature, rng)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, temperature={self.temperature}, seed={self.seed})"
-
-
-def normalised_lengths(answers: list[str]) -> list[float]:
-    """Each answer's word count divided by the longest answer's (in [0, 1])."""
-    lengths = [len(answer.split()) for answer in answers]
-    longest = max(lengths) or 1
-    return [length / longest for length in lengths]
-
-
-class LengthBiasedAnnotator(GoldAnnotator):
-    """Likes long answers: score = gold + bias · (words / words of the longest answer)."""
-
-    def __init__(self, bias: float = 0.5, temperature: float = 0.05, seed: int = 0, name: str = "length-biased"):
-        super().__init__(temperature, seed, name)
-        self.bias = bias
-
-    def scores(self, prompt: str, answers: list[str]) -> list[float]:
-        gold = super().scores(prompt, answers)
-        return [g + self.bias * length for g, length in zip(gold, normalised_lengths(answers), strict=True)]
-
-
-class PositionBiasedAnnotator(GoldAnnotator):
-    """Likes what it reads first: score = gold + bias · (1 − position / (K − 1)); the first answer gets +bias."""
-
-    def __init__(self, bias: float = 0.3, temperature: float = 0.05, seed: int = 0, name: str = "position-biased"):
-        super().__init__(temperature, seed, name)
-        self.bias = bias
-
-    def scores(self, prompt: str, answers: list[str]) -> list[float]:
-        gold = super().scores(prompt, answers)
-        last = len(answers) - 1
-        return [g + self.bias * (1 - position / last) for position, g in enumerate(gold)]
-
-
-class MoodBiasedAnnotator(GoldAnnotator):
-    """Likes cheerful stories whatever was asked for: score = gold + bias when the answer shows `mood`'s words
-    (`world.MOOD_WORDS`). People reward what pleases them, not only what was requested."""
-
-    def __init__(self, mood: str = "happy", bias: float = 0.3, temperature: float = 0.05, seed: int = 0,
-                 name: str | None = None):
-        if mood not in MOOD_WORDS:
-            raise ValueError(f"unknown mood {mood!r}; choose one of: {', '.join(MOOD_WORDS)}")
-        super().__init__(temperature, seed, name or f"{mood}-biased")
-        self.mood, self.bias = mood, bias
-
-    def scores(self, prompt: str, answers: list[str]) -> list[float]:
-        gold = super().scores(prompt, answers)
-        return [g + self.bias * (self.mood in moods_shown(answer)) for g, answer in zip(gold, answers, strict=True)]
-
-
-def simulated_store(annotator: GoldAnnotator, folder: str | Path) -> PreferenceStore:
-    """The store for a simulated annotator: `<folder>/<name>.jsonl`, source `simulated:<name>`."""
-    return PreferenceStore(folder, annotator.name, source=f"simulated:{annotator.name}")
-
-
-def set_aside_if_stale(store: PreferenceStore, items: list[dict]) -> Path | None:
-    """Rename `store`'s file aside when it ranks answers that are not among `items`: an earlier run's
-    candidates (notebook 02 was re-run, say). Training on both would mix two checkpoints' answers, so the
-    annotator starts a new file; the old one stays beside it as `<name>.jsonl.replaced-<time>`, which no
-    loader reads, and nothing is deleted. For regenerable rankings only (simulated annotators, the headless
-    widget demo): people's own files are never touched. Returns the new name of the old file, if any."""
-    current = {item_key(item["prompt"], item["answers"]) for item in items}
-    if not any(item_key(r["prompt"], r["answers"]) not in current for r in store.records() if "ranking" in r):
-        return None
-    aside = store.path.with_name(f"{store.path.name}.replaced-{datetime.now():%Y%m%d-%H%M%S-%f}")
-    store.path.rename(aside)
-    store.__init__(store.folder, store.annotator, store.source)
-    return aside
-
-
-def simulate_rankings(annotator: GoldAnnotator, items: list[dict], store: PreferenceStore) -> list[dict]:
-    """Rank each item `{"prompt", "answers", "checkpoint"}` with `annotator` into `store`.
-
-    Items the store has already ranked are left as they are (re-running a notebook adds nothing twice).
-    A file that ranks other answers (an earlier run's candidates) is renamed aside and a new one started.
-    Returns the records written. The store must be a simulated one (`simulated_store`), so simulated
-    rankings never mix into people's files.
-    """
-    if not store.source.startswith("simulated:"):
-        raise ValueError(f"{store} is a {store.source!r} store; use simulated_store(annotator, folder)")
-    set_aside_if_stale(store, items)
-    todo = [item for item in items if not store.has_ranked(item["prompt"], item["answers"])]
-    return store.submit_many((item["prompt"], item["answers"], annotator.rank(item["prompt"], item["answers"]),
-                              item.get("checkpoint", "")) for item in todo)
