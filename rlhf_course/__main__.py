@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import PROFILES, ProfileError, get_profile
+from .config import PROFILES, ProfileError, base_model_source, get_profile
 from .models import CheckpointError, repo_root, runs_dir
 from .report import read_report, record_run
 
@@ -118,10 +118,15 @@ def command_run(args) -> int:
     use_seed(args)
     profile = get_profile(args.profile)
     notebooks = select_notebooks(args.start, args.until)
+    if base_model_source() and any(nb.name.startswith("01_") for nb in notebooks):
+        # another base model replaces notebook 01's: pretraining one here would overwrite it
+        notebooks = [nb for nb in notebooks if not nb.name.startswith("01_")]
+        print(f"RLHF_BASE_MODEL={base_model_source()}: notebook 01 is skipped, the course starts from that model.")
     os.environ["RLHF_PROFILE"] = profile.name  # the kernels inherit it
     os.environ["RLHF_HEADLESS"] = "1"  # nobody is at the widgets: notebooks drive them by code
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    if not (base_model_source() and not Path(base_model_source()).is_dir()):  # a Hub id is meant to be downloaded
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     executed = runs_dir(profile.name) / "executed"
     print(f"Running {len(notebooks)} notebook(s) with profile '{profile.name}' ({profile.description}), "
           f"seed {profile.seed}.")
@@ -165,7 +170,7 @@ def command_clean(args) -> int:
 
 
 def command_prefs_check(args) -> int:
-    from .feedback import check_preference_files
+    from .preference_store import check_preference_files
 
     return check_preference_files(args.paths)
 

@@ -86,7 +86,7 @@ class RewardConfig:
 
     candidate_prompts: int = 600  # train prompts whose answers get ranked (500 gave held-out accuracy 0.799-0.845)
     answers_per_prompt: int = 4  # K answers per prompt, ranked best to worst
-    annotator_temperature: float = 0.05  # noise of the simulated gold annotator (see feedback.GoldAnnotator)
+    annotator_temperature: float = 0.05  # noise of the simulated gold annotator (see annotators.GoldAnnotator)
     contrast_pairs: int = 2000  # a good story vs the same story in another mood, ranked too (notebook 03 §4)
     heldout_prompts: int = 200  # test prompts for held-out accuracy (pairs of two sft answers)
     epochs: float = 1.5  # more passes overfit (held-out accuracy 0.765 after 1 epoch, 0.716 after 4)
@@ -211,6 +211,12 @@ def course_seed() -> int:
     if not raw.isdigit():
         raise ProfileError(f"RLHF_SEED must be a whole number ≥ 0, not {raw!r}")
     return int(raw)
+
+
+def base_model_source() -> str | None:
+    """`RLHF_BASE_MODEL`: a Hugging Face Hub id or a local `save_pretrained` folder whose causal LM replaces
+    notebook 01's base model (the course then starts at notebook 02); None when unset."""
+    return os.environ.get("RLHF_BASE_MODEL", "").strip() or None
 
 
 def get_profile(name: str | None = None, seed: int | None = None) -> Profile:

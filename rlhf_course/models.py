@@ -4,12 +4,16 @@ A checkpoint is `runs/<profile>/checkpoints/<phase>/`: the model's `save_pretrai
 the tokenizer, and `meta.json` (profile, phase, metrics, wall time, seed). It is written into a temporary
 folder and renamed into place at the end, so a crash mid-save never leaves a folder that looks complete.
 Loading never unpickles anything: weights come from safetensors only, and no remote code runs.
+
+Bring your own model: with `RLHF_BASE_MODEL=<hub id or folder>` the `base` checkpoint is that causal LM and
+its tokenizer instead of notebook 01's (`import_base_model`, on the first load), in a runs folder of its own.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -26,7 +30,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from .config import ModelConfig, Profile, course_seed
+from .config import ModelConfig, Profile, base_model_source, course_seed, get_profile
 
 # Which notebook makes each checkpoint: the error for a missing checkpoint names it.
 PHASE_NOTEBOOKS = {
@@ -49,10 +53,14 @@ def repo_root() -> Path:
 
 def runs_dir(profile_name: str) -> Path:
     """Where a profile's run lives: `$RLHF_RUNS_DIR/<profile>` or `<repo>/runs/<profile>`, with `-seed<N>` after
-    the profile's name for a course seed N other than 0 (`RLHF_SEED`), so that two seeds never share checkpoints."""
+    the profile's name for a course seed N other than 0 (`RLHF_SEED`), so that two seeds never share checkpoints,
+    and the name of `RLHF_BASE_MODEL` after that when it is set."""
     root = os.environ.get("RLHF_RUNS_DIR")
     seed = course_seed()
-    return (Path(root) if root else repo_root() / "runs") / (profile_name + (f"-seed{seed}" if seed else ""))
+    name = profile_name + (f"-seed{seed}" if seed else "")
+    if base_model_source():  # another base model: another run, never mixed with the course's own checkpoints
+        name += "-" + re.sub(r"[^A-Za-z0-9._-]+", "_", Path(base_model_source().rstrip("/")).name)
+    return (Path(root) if root else repo_root() / "runs") / name
 
 
 def checkpoint_dir(phase: str, profile_name: str) -> Path:
@@ -148,7 +156,11 @@ def load_checkpoint(
     model_class: type = AutoModelForCausalLM,
     device: torch.device | str | None = None,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict]:
-    """Load checkpoint `phase` of a profile: `(model, tokenizer, meta)`, the model in eval mode on `device`."""
+    """Load checkpoint `phase` of a profile: `(model, tokenizer, meta)`, the model in eval mode on `device`.
+    With `RLHF_BASE_MODEL` set, the `base` checkpoint is imported from it first if it is not there yet."""
+    source = base_model_source()
+    if phase == "base" and source and not (checkpoint_dir("base", profile_name) / META_FILE).is_file():
+        import_base_model(source, get_profile(profile_name))
     meta = read_meta(phase, profile_name)
     folder = checkpoint_dir(phase, profile_name)
     model = model_class.from_pretrained(folder, use_safetensors=True, trust_remote_code=False)
@@ -160,3 +172,66 @@ def load_checkpoint(
 def load_reward_model(profile_name: str, device: torch.device | str | None = None):
     """The `reward` checkpoint as `AutoModelForSequenceClassification` (one label)."""
     return load_checkpoint("reward", profile_name, AutoModelForSequenceClassification, device)
+
+
+# --------------------------------------------------------------------------------------------------
+# Bring your own base model (RLHF_BASE_MODEL)
+# --------------------------------------------------------------------------------------------------
+
+
+def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase) -> list[str]:
+    """Make a Hub tokenizer fit the course, in place; returns the tokens it added (the model must grow to them).
+
+    - a pad token distinct from EOS (masks built from `ids != pad` must keep the EOS; many Hub tokenizers
+      have no pad token, or reuse EOS as one);
+    - a chat template when it has none: the course's, with its `<|user|>`/`<|assistant|>` markers added as
+      special tokens (a base model has never seen them; SFT teaches them, as for the course's own model);
+    - prompts padded on the left, so every answer starts at the same column.
+    """
+    from .tokenizer import ASSISTANT, CHAT_TEMPLATE, END_OF_TURN, PAD, SYSTEM, USER
+
+    if tokenizer.eos_token_id is None:
+        raise ValueError("the tokenizer has no EOS token: the course stops every answer at EOS. Set "
+                         "tokenizer.eos_token (e.g. to the token that ends a document) before using it")
+    added = []
+    if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+        tokenizer.add_special_tokens({"pad_token": PAD})
+        added.append(PAD)
+    if not getattr(tokenizer, "chat_template", None):
+        markers = [USER, ASSISTANT, SYSTEM, END_OF_TURN]
+        tokenizer.add_special_tokens({"additional_special_tokens": markers})
+        tokenizer.chat_template = CHAT_TEMPLATE
+        added += markers
+    tokenizer.padding_side = "left"
+    tokenizer.init_kwargs["padding_side"] = "left"  # what save_pretrained writes
+    return added
+
+
+def import_base_model(source: str, profile: Profile) -> Path:
+    """Load a causal LM and its tokenizer from `source` (Hub id or local folder), fit them to the course
+    (`prepare_tokenizer`, embeddings grown to any added tokens) and save them as the `base` checkpoint."""
+    start = time.perf_counter()
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source, use_safetensors=True, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+    except (OSError, ValueError) as error:
+        raise CheckpointError(
+            f"RLHF_BASE_MODEL={source!r} could not be loaded as a causal LM with safetensors weights and a "
+            f"tokenizer ({type(error).__name__}: {str(error).splitlines()[0][:300]}). Offline, give a local folder "
+            "written by save_pretrained; unset RLHF_BASE_MODEL for the course's own base model") from None
+    added = prepare_tokenizer(tokenizer)
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        # new rows start at the mean of the old embeddings (Hewitt 2021), a quiet choice, not a problem to report
+        from transformers.utils import logging as hf_logging
+
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        try:
+            model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
+        finally:
+            hf_logging.set_verbosity(verbosity)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.config.eos_token_id = tokenizer.eos_token_id
+    return save_checkpoint(model, tokenizer, "base", profile, metrics={}, wall_s=time.perf_counter() - start,
+                           extra={"source": source, "added_tokens": added,
+                                  "parameters": count_parameters(model)})
