@@ -138,6 +138,18 @@ def check_same_tokenizer(policy_tokenizer: PreTrainedTokenizerBase, reward_token
         )
 
 
+def stop_if_not_finite(losses: dict[str, torch.Tensor], iteration: int, policy: PreTrainedModel,
+                       weights_before: dict[str, torch.Tensor]) -> None:
+    """A NaN/inf loss: put the policy's weights from before PPO back and stop, saying what happened."""
+    for what, loss in losses.items():
+        try:
+            check_finite(loss, what, iteration)
+        except NonFiniteLossError as error:
+            policy.load_state_dict(weights_before)
+            raise NonFiniteLossError(f"{error} PPO stopped; the policy was restored to its weights before PPO, and "
+                                     "no checkpoint was written (the last saved one is kept).") from None
+
+
 # --------------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------------
@@ -164,7 +176,8 @@ def train_ppo(
     seed: int = 0,
 ) -> PPOState:
     """Optimise `policy` against `reward_model` with PPO. `evaluate_gold(policy) -> (gold_mean, samples)` is
-    called every `config.eval_every` iterations; `on_iteration(state)` after every iteration."""
+    called every `config.eval_every` iterations; `on_iteration(state)` after every iteration. A NaN/inf loss
+    stops the run with `NonFiniteLossError` and puts the policy's weights from before PPO back."""
     config.validate()
     if not train_prompts:
         raise ValueError("no training prompts: PPO needs prompts to sample answers for")
@@ -178,6 +191,7 @@ def train_ppo(
     generator = torch.Generator(device=device).manual_seed(seed)
     rng = random.Random(seed)
     state = PPOState()
+    weights_before = {k: v.detach().clone() for k, v in policy.state_dict().items()}  # put back on a NaN loss
     start = time.perf_counter()
 
     for iteration in range(config.iterations):
@@ -233,8 +247,8 @@ def train_ppo(
                 policy_loss = ppo_policy_loss(logprobs, old_logprobs[rows], advantages[rows], m, config.clip_range)
                 values = token_values(value_model, ids, att, P)
                 value_loss = ppo_value_loss(values, old_values[rows], returns[rows], m, config.value_clip_range)
-                check_finite(policy_loss, "the PPO policy loss", iteration)
-                check_finite(value_loss, "the PPO value loss", iteration)
+                stop_if_not_finite({"the PPO policy loss": policy_loss, "the PPO value loss": value_loss},
+                                   iteration, policy, weights_before)
                 for optimizer, loss, model in ((policy_optimizer, policy_loss, policy),
                                                (value_optimizer, value_loss, value_model)):
                     optimizer.zero_grad(set_to_none=True)
@@ -275,18 +289,6 @@ def train_ppo(
         if on_iteration:
             on_iteration(state)
     return state
-
-
-def train_ppo_safely(*args, **kwargs) -> PPOState:
-    """`train_ppo`, but a NaN/inf loss restores the last good policy weights and explains what happened."""
-    policy = args[0] if args else kwargs["policy"]
-    backup = {k: v.detach().clone() for k, v in policy.state_dict().items()}
-    try:
-        return train_ppo(*args, **kwargs)
-    except NonFiniteLossError as error:
-        policy.load_state_dict(backup)
-        raise NonFiniteLossError(f"{error} PPO stopped; the policy was restored to its weights before PPO, and "
-                                 "no checkpoint was written (the last saved one is kept).") from None
 
 
 # --------------------------------------------------------------------------------------------------
