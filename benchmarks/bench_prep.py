@@ -71,7 +71,7 @@ def prepare(profile, workdir: Path) -> dict[str, float]:
     config, rng = profile.reward, random.Random(0)
     items = [{"prompt": p, "answers": [world.write_story(world.parse_request(p), rng)
                                        for _ in range(config.answers_per_prompt)], "checkpoint": "sft"}
-             for p in world.make_prompts(config.candidate_prompts, "train", seed=3)]
+             for p in world.prompt_set("candidates", config.candidate_prompts)]
     contrast = [{"prompt": r["prompt"], "answers": [r["better"], r["worse"]], "checkpoint": "world"}
                 for r in world.probe_pairs(config.contrast_pairs, seed=profile.seed, split="train", probes=["mood"])]
     folder = workdir / "preferences"

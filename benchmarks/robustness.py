@@ -50,6 +50,7 @@ HEADLINES = {
     "PPO KL to SFT": ("ppo", "kl"),
     "SFT gold at T 0.7": ("ppo", "sft_gold_mean_t0.7"),
     "PPO length gain against the length-biased RM (tokens)": ("evaluation", "length_bias_tokens"),
+    "PPO happy share gain against the happy-biased RM": ("evaluation", "happy_bias_share"),
     "DPO gold": ("dpo", "gold_mean"),
     "DPO gold − SFT gold": lambda p: p["dpo"]["gold_mean"] - p["dpo"]["sft_gold_mean"],
     "DPO win rate vs SFT": ("dpo", "win_rate_vs_sft"),

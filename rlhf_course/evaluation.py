@@ -17,7 +17,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .config import SamplingConfig
 from .generation import Answers, sample_answers
-from .world import GOLD_WEIGHTS, gold_breakdown, make_prompts
+from .world import GOLD_WEIGHTS, gold_breakdown, prompt_set
 
 
 @dataclass
@@ -52,7 +52,7 @@ class GoldEval:
 
 def eval_prompts(sampling: SamplingConfig) -> list[str]:
     """The held-out test prompts behind every phase's `gold_mean` (the same list for every phase)."""
-    return make_prompts(sampling.eval_prompts, split="test", seed=0)
+    return prompt_set("evaluation", sampling.eval_prompts)
 
 
 def score_answers(answers: Answers) -> GoldEval:

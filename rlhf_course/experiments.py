@@ -1,10 +1,11 @@
 """The experiments of notebook 05 (the limits of RLHF), cached because each trains several models.
 
-Each experiment is a function of the profile that returns plain numbers and stores them as JSON under
-`runs/<profile>/cache/<name>.json`. `cached(name, compute)` recomputes only when the file is missing, was
-computed from another `sft` checkpoint or other candidates, or when asked (`recompute=True`, or the
-environment variable `RLHF_RECOMPUTE=1`). Their PPO runs use `experiment_ppo`: notebook 04's settings with
-rollouts of 16 prompts (tiny) per iteration, a quarter of the work of an iteration of notebook 04.
+Each experiment is a function of the profile and of settings the notebook passes (and prints); it returns plain
+numbers, stored as JSON under `runs/<profile>/cache/<name>.json`. `cached(name, compute, settings=...)`
+recomputes only when the file is missing, was computed from another `sft` checkpoint, other notebook-03
+artifacts (`artifacts`: the candidates and the held-out answers) or other settings, or when asked
+(`recompute=True`, or the environment variable `RLHF_RECOMPUTE=1`). Their PPO runs use a lighter version of
+notebook 04's settings that the notebook makes with `experiment_ppo`.
 
 - `overoptimisation`: best-of-n against a reward model trained on few labels; proxy reward and gold score as n
   grows, against the KL of best-of-n from SFT (Gao et al. 2022).
@@ -27,55 +28,52 @@ from pathlib import Path
 
 import torch
 
-from . import annotators, evaluation, models, ppo, rankings, reward, world
-from .config import Profile
+from . import annotators, artifacts, evaluation, models, ppo, rankings, reward, world
+from .config import PPOConfig, Profile
 
-CANDIDATES_FILE = "candidates.json"  # notebook 03's SFT answers to train prompts, K per prompt
-VERSION = 6  # raise when an experiment changes, so results cached by older code are recomputed
+VERSION = 7  # raise when an experiment changes, so results cached by older code are recomputed
 
 
 def cache_dir(profile_name: str) -> Path:
     return models.runs_dir(profile_name) / "cache"
 
 
-def experiment_inputs(profile_name: str) -> dict:
-    """What every experiment is computed from: the `sft` checkpoint and notebook 03's candidate answers."""
-    candidates = cache_dir(profile_name) / CANDIDATES_FILE
+def experiment_inputs(profile_name: str, settings: dict | None = None) -> dict:
+    """What an experiment is computed from: the `sft` checkpoint, notebook 03's artifacts, its settings."""
     return {"version": VERSION, "sft": models.read_meta("sft", profile_name).get("created"),
-            "candidates": candidates.stat().st_mtime if candidates.exists() else None}
+            "artifacts": artifacts.fingerprint(profile_name), "settings": settings or {}}
 
 
-def _fresh(path: Path, profile_name: str) -> dict | None:
-    """The JSON at `path` if it was computed from the current `sft` checkpoint and candidates, else None."""
+def _fresh(path: Path, profile_name: str, settings: dict | None = None) -> dict | None:
+    """The JSON at `path` if it was computed from the current `sft` checkpoint, artifacts and settings."""
     if path.exists():
         result = json.loads(path.read_text())
-        if result.get("inputs") == experiment_inputs(profile_name):
+        if result.get("inputs") == experiment_inputs(profile_name, settings):
             return result
     return None
 
 
-def _save(path: Path, profile_name: str, result: dict) -> dict:
-    result["inputs"] = experiment_inputs(profile_name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1))
-    return result
-
-
-def cached(profile_name: str, name: str, compute, recompute: bool = False) -> dict:
+def cached(profile_name: str, name: str, compute, recompute: bool = False, settings: dict | None = None) -> dict:
     """`compute()` once; afterwards its JSON result from `runs/<profile>/cache/<name>.json`, as long as it was
-    computed from the same `sft` checkpoint and candidates (re-running notebook 02 or 03 makes it stale)."""
+    computed from the same `sft` checkpoint, notebook-03 artifacts and `settings` (re-running notebook 02 or 03,
+    or changing a setting, makes it stale)."""
     path = cache_dir(profile_name) / f"{name}.json"
+    # as JSON stores them: tuples become lists, a PPOConfig its fields
+    settings = json.loads(json.dumps(settings or {}, default=dataclasses.asdict))
     if not recompute and os.environ.get("RLHF_RECOMPUTE") != "1":
-        if (result := _fresh(path, profile_name)) is not None:
+        if (result := _fresh(path, profile_name, settings)) is not None:
             print(f"{name}: loaded from {path} (computed in {result.get('wall_s', '?')} s; pass recompute=True "
                   "to redo)")
             return result
         if path.exists():
-            print(f"{name}: the cached result was computed from an older sft checkpoint or candidates; recomputing")
+            print(f"{name}: the cached result was computed from an older sft checkpoint, other candidates or "
+                  "other settings; recomputing")
     start = time.perf_counter()
     result = compute()
     result["wall_s"] = round(time.perf_counter() - start, 1)
-    _save(path, profile_name, result)
+    result["inputs"] = experiment_inputs(profile_name, settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
     print(f"{name}: computed in {result['wall_s']} s, saved to {path}")
     return result
 
@@ -85,22 +83,6 @@ def stages(total: int, name: str):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=name, unit="model")
-
-
-def save_candidates(profile_name: str, items: list[dict]) -> Path:
-    path = cache_dir(profile_name) / CANDIDATES_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(items))
-    return path
-
-
-def load_candidates(profile_name: str) -> list[dict]:
-    path = cache_dir(profile_name) / CANDIDATES_FILE
-    if not path.exists():
-        raise models.CheckpointError(
-            f"No reward-model candidates at {path}: run notebooks/03_reward_model.ipynb first, "
-            f"or `python -m rlhf_course run --profile {profile_name} --until 03`.")
-    return json.loads(path.read_text())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -117,29 +99,6 @@ def rank_pairs(annotator, items: list[dict]) -> list[dict]:
             pairs.append({"prompt": item["prompt"], "chosen": item["answers"][chosen],
                           "rejected": item["answers"][rejected]})
     return pairs
-
-
-def heldout_answers(profile: Profile) -> dict:
-    """K SFT answers to each of `profile.reward.heldout_prompts` test prompts, with their gold scores and
-    length in tokens, and the index pairs `(a, b)` of every two answers to the same prompt. Made once by
-    notebook 03 (its held-out accuracy) and reused by notebook 05's experiments. Flat lists: prompt i's
-    answers are rows i·K … (i+1)·K − 1."""
-
-    def make() -> dict:
-        from .generation import sample_answers
-
-        K = profile.reward.answers_per_prompt
-        sft_model, tok, _ = models.load_checkpoint("sft", profile.name)
-        prompts = [p for p in world.make_prompts(profile.reward.heldout_prompts, "test", seed=5) for _ in range(K)]
-        answers = sample_answers(sft_model, tok, prompts, profile.sampling.max_new_tokens, seed=profile.seed + 1,
-                                 batch_size=200, progress=False)
-        pairs = [(g + i, g + j) for g in range(0, len(prompts), K) for i in range(K) for j in range(i + 1, K)]
-        return {"prompts": prompts, "answers": answers.texts, "lengths": answers.lengths,
-                "gold": [world.gold_score(p, x) for p, x in zip(prompts, answers.texts)],
-                "pairs": [list(side) for side in zip(*pairs)]}
-
-    path = cache_dir(profile.name) / "heldout_answers.json"
-    return _fresh(path, profile.name) or _save(path, profile.name, make())
 
 
 def heldout_head(heldout: dict, n_prompts: int) -> dict:
@@ -189,18 +148,12 @@ def train_reward_on(profile: Profile, pairs: list[dict], normalize_on: list[dict
     return reward_model, tok
 
 
-_sft_evaluations: dict[tuple, dict] = {}  # the experiments of one session share SFT's evaluation
-
-
 def sft_evaluation(profile: Profile, eval_prompts: list[str]) -> dict:
     """What the experiments' PPO runs start from: SFT's gold, length and answers on `eval_prompts`."""
-    key = (profile.name, models.read_meta("sft", profile.name).get("created"), tuple(eval_prompts))
-    if key not in _sft_evaluations:
-        sft_model, tok, _ = models.load_checkpoint("sft", profile.name)
-        result = evaluation.evaluate(sft_model, tok, profile.sampling, prompts=eval_prompts)
-        _sft_evaluations[key] = {"gold": result.gold_mean, "mean_length": statistics.fmean(result.answers.lengths),
-                                 "answers": result.answers.texts}
-    return dict(_sft_evaluations[key])
+    sft_model, tok, _ = models.load_checkpoint("sft", profile.name)
+    result = evaluation.evaluate(sft_model, tok, profile.sampling, prompts=eval_prompts)
+    return {"gold": result.gold_mean, "mean_length": statistics.fmean(result.answers.lengths),
+            "answers": result.answers.texts}
 
 
 def run_ppo(profile: Profile, reward_model, config, eval_prompts: list[str], seed: int | None = None) -> dict:
@@ -210,7 +163,7 @@ def run_ppo(profile: Profile, reward_model, config, eval_prompts: list[str], see
     reference, _, _ = models.load_checkpoint("sft", profile.name)
     # the critic starts as the reward model (trainable again: train_ppo freezes the reward model it is given)
     value_model = copy.deepcopy(reward_model).requires_grad_(True)
-    train_prompts = world.make_prompts(config.train_prompt_pool, "train", seed=21)
+    train_prompts = world.prompt_set("ppo_train", config.train_prompt_pool)
     ppo.train_ppo(policy, reference, reward_model, value_model, tok, train_prompts, config,
                   seed=profile.seed if seed is None else seed)
     result = evaluation.evaluate(policy, tok, profile.sampling, prompts=eval_prompts, reference=reference)
@@ -221,10 +174,11 @@ def run_ppo(profile: Profile, reward_model, config, eval_prompts: list[str], see
                       "mean_length": statistics.fmean(result.answers.lengths), "answers": result.answers.texts}}
 
 
-def experiment_ppo(profile: Profile, iterations: int, **changes):
+def experiment_ppo(profile: Profile, iterations: int, **changes) -> PPOConfig:
     """Notebook 04's PPO settings made lighter for an experiment: rollouts of half a minibatch of prompts, one
     minibatch per iteration (a quarter of the work of an iteration of notebook 04), `iterations` of them, and a
-    learning rate three times notebook 04's, so that these short runs move the policy about as far from SFT."""
+    learning rate three times notebook 04's, so that these short runs move the policy about as far from SFT.
+    `changes` override any setting. Notebook 05 makes and prints these; the experiments take them as arguments."""
     batch = max(1, profile.ppo.minibatch_size // 2)
     settings = {"lr": profile.ppo.lr * 3, **changes}
     return dataclasses.replace(profile.ppo, iterations=iterations, prompts_per_iteration=batch, minibatch_size=batch,
@@ -250,7 +204,8 @@ def best_of_n_curve(proxy: list[float], gold: list[float], samples_per_prompt: i
     return curve
 
 
-def overoptimisation(profile: Profile, ns=(1, 2, 4, 8, 16, 32, 64, 128), samples_per_prompt: int = 128) -> dict:
+def overoptimisation(profile: Profile, ns=(1, 2, 4, 8, 16, 32, 64, 128), samples_per_prompt: int = 128,
+                     proxy_prompts: int = 20) -> dict:
     """Gao et al. (2022) in miniature, with best-of-n: a proxy reward model trained on very few noisy labels picks
     the best of n SFT answers; the proxy's and the gold judge's score of the pick as n grows, against the
     analytic KL log n − (n − 1)/n. Beside it, the same best-of-n with notebook 03's reward model (5,000 pairs).
@@ -258,15 +213,16 @@ def overoptimisation(profile: Profile, ns=(1, 2, 4, 8, 16, 32, 64, 128), samples
     to each of notebook 04's evaluation prompts, averaged over every n of them (`evaluation.best_of_n_mean`)."""
     from .generation import sample_answers
 
-    items = load_candidates(profile.name)
-    # The rankings of 20 prompts (120 pairs). With more labels the proxy is better and gold falls later and less:
-    # one sft model, three proxies each, gold fell 0.03-0.13 past its peak on 372 pairs and 0.06-0.17 on 120.
-    few = random.Random(profile.seed).sample(items, max(20, len(items) // 32))
+    items = artifacts.load_candidates(profile.name)
+    # The rankings of `proxy_prompts` prompts (20: 120 pairs). With more labels the proxy is better and gold falls
+    # later and less: one sft model, three proxies each, gold fell 0.03-0.13 past its peak on 372 pairs and
+    # 0.06-0.17 on 120.
+    few = random.Random(profile.seed).sample(items, proxy_prompts)
     pairs = rank_pairs(annotators.GoldAnnotator(temperature=0.1, seed=profile.seed + 3), few)
     progress = stages(3, "over-optimisation")
     proxy_model, tok = train_reward_on(profile, pairs, normalize_on=items[:100])
     progress.update()
-    prompts = world.make_prompts(profile.ppo.eval_prompts, "test", seed=11)
+    prompts = world.prompt_set("ppo_eval", profile.ppo.eval_prompts)
     sft_model, _, _ = models.load_checkpoint("sft", profile.name)
     flat = [p for p in prompts for _ in range(samples_per_prompt)]
     answers = sample_answers(sft_model, tok, flat, profile.sampling.max_new_tokens, seed=profile.sampling.seed,
@@ -299,7 +255,7 @@ def best_of_k_habits(heldout: dict, rewards: list[float], n: int | None = None) 
             "happy_share": statistics.fmean(pick(happy, g) for g in other_mood)}
 
 
-def biased_annotators(profile: Profile) -> dict:
+def biased_annotators(profile: Profile, ppo_config: PPOConfig, prompts_ranked: int) -> dict:
     """Reward models trained on biased labels, PPO against each: is the bias carried into the policy?
 
     The same answers (half of notebook 03's candidates) are ranked by one annotator that likes long answers
@@ -308,12 +264,13 @@ def biased_annotators(profile: Profile) -> dict:
     with SFT's on the same prompts: length, and the share of answers to sad, scary or funny prompts that
     turned happy. Beside PPO, best-of-K with each reward model on notebook 03's held-out SFT answers (K per
     prompt, 200 prompts): the same pull of the annotator's taste without the noise of a short PPO run.
+    `prompts_ranked`: how many of notebook 03's candidate items the biased annotators rank; `ppo_config`: the
+    PPO runs' settings (see `experiment_ppo`).
     """
-    items = load_candidates(profile.name)[: profile.reward.candidate_prompts // 2]
-    heldout = heldout_answers(profile)
-    eval_prompts = world.make_prompts(profile.ppo.eval_prompts, "test", seed=11)
+    items = artifacts.load_candidates(profile.name)[:prompts_ranked]
+    heldout = artifacts.load_heldout_answers(profile.name)
+    eval_prompts = world.prompt_set("ppo_eval", profile.ppo.eval_prompts)
     sft = sft_evaluation(profile, eval_prompts)
-    config = experiment_ppo(profile, iterations=10)
     temperature = profile.reward.annotator_temperature
     biased = [annotators.LengthBiasedAnnotator(bias=1.0, temperature=temperature, seed=profile.seed + 5),
               annotators.MoodBiasedAnnotator(mood="happy", bias=0.3, temperature=temperature, seed=profile.seed + 5)]
@@ -323,7 +280,7 @@ def biased_annotators(profile: Profile) -> dict:
         reward_model, tok = train_reward_on(profile, rank_pairs(annotator, items), normalize_on=items[:100])
         progress.update()
         rewards = reward.score_texts(reward_model, tok, heldout["prompts"], heldout["answers"])
-        run = run_ppo(profile, reward_model, config, eval_prompts)
+        run = run_ppo(profile, reward_model, ppo_config, eval_prompts)
         answers = run["final"].pop("answers")
         results[annotator.name] = {"heldout_accuracy": heldout_accuracy(rewards, heldout)[0],
                                    "reward_length_correlation": reward_length_correlation(rewards, heldout),
@@ -335,18 +292,19 @@ def biased_annotators(profile: Profile) -> dict:
     return {"sft": {"gold": sft["gold"], "mean_length": sft["mean_length"],
                     "happy_share": mood_share(eval_prompts, sft["answers"], "happy"),
                     "best_of_k": best_of_k_habits(heldout, [0.0] * len(heldout["answers"]), n=1)},
-            "annotators": results, "iterations": config.iterations,
-            "prompts_per_iteration": config.prompts_per_iteration, "prompts_ranked": len(items)}
+            "annotators": results, "iterations": ppo_config.iterations,
+            "prompts_per_iteration": ppo_config.prompts_per_iteration, "prompts_ranked": len(items)}
 
 
-def label_budget(profile: Profile, fractions=(0.1, 0.3, 1.0), temperatures=(0.02, 0.2)) -> dict:
-    """Reward-model accuracy over a grid of label counts × annotator noise, and PPO's gold gain at two corners
-    of the grid: the fewest, noisiest labels and the most, cleanest ones."""
-    items = load_candidates(profile.name)[: profile.reward.candidate_prompts // 4]
+def label_budget(profile: Profile, ppo_config: PPOConfig, prompts_ranked: int, fractions=(0.1, 0.3, 1.0),
+                 temperatures=(0.02, 0.2)) -> dict:
+    """Reward-model accuracy over a grid of label counts (`fractions` of `prompts_ranked` candidate items) ×
+    annotator noise (`temperatures`), and PPO's gold gain (`ppo_config`) at two corners of the grid: the
+    fewest, noisiest labels and the most, cleanest ones."""
+    items = artifacts.load_candidates(profile.name)[:prompts_ranked]
     # half the held-out prompts (about 500 pairs counted): enough to tell the cells apart, half the scoring
-    heldout = heldout_head(heldout_answers(profile), profile.reward.heldout_prompts // 2)
-    eval_prompts = world.make_prompts(profile.ppo.eval_prompts, "test", seed=11)
-    config = experiment_ppo(profile, iterations=5)
+    heldout = heldout_head(artifacts.load_heldout_answers(profile.name), profile.reward.heldout_prompts // 2)
+    eval_prompts = world.prompt_set("ppo_eval", profile.ppo.eval_prompts)
     grid = []
     progress = stages(len(fractions) * len(temperatures) + 2, "label budget")
     corners = {(fractions[0], temperatures[-1]), (fractions[-1], temperatures[0])}
@@ -361,9 +319,10 @@ def label_budget(profile: Profile, fractions=(0.1, 0.3, 1.0), temperatures=(0.02
                     "noise_p_wrong_at_0.1": round(1 - annotators.preference_probability(0.1, temperature), 3),
                     "heldout_accuracy": heldout_accuracy(rewards, heldout)[0]}
             if with_ppo:
-                cell["ppo_gold"] = run_ppo(profile, reward_model, config, eval_prompts)["final"]["gold"]
+                cell["ppo_gold"] = run_ppo(profile, reward_model, ppo_config, eval_prompts)["final"]["gold"]
                 progress.update()
             grid.append(cell)
             progress.update()
     progress.close()
-    return {"grid": grid, "sft_gold": sft_evaluation(profile, eval_prompts)["gold"], "ppo_iterations": config.iterations}
+    return {"grid": grid, "sft_gold": sft_evaluation(profile, eval_prompts)["gold"],
+            "ppo_iterations": ppo_config.iterations}

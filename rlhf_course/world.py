@@ -255,6 +255,25 @@ def make_prompts(n: int, split: str = "train", seed: int = 0) -> list[str]:
     return [make_instruction(r, rng) for r in make_requests(n, split, seed)]
 
 
+# The course's prompt lists, each named once: (split, `make_prompts` seed). The same name and length give the
+# same prompts in every notebook and module that uses them.
+PROMPT_SETS = {
+    "evaluation": ("test", 0),  # every phase's gold_mean (evaluation.eval_prompts)
+    "candidates": ("train", 3),  # the answers notebook 03 ranks (and notebook 05 re-ranks)
+    "heldout": ("test", 5),  # notebook 03's held-out pairs of SFT answers
+    "ppo_eval": ("test", 11),  # PPO's dashboard gold; notebook 05's experiments
+    "ppo_train": ("train", 21),  # the pool PPO's rollouts draw from
+}
+
+
+def prompt_set(name: str, n: int) -> list[str]:
+    """`n` prompts of the course's prompt list `name` (a key of `PROMPT_SETS`)."""
+    if name not in PROMPT_SETS:
+        raise ValueError(f"unknown prompt set {name!r}; the course has {', '.join(PROMPT_SETS)}")
+    split, seed = PROMPT_SETS[name]
+    return make_prompts(n, split, seed)
+
+
 def parse_request(prompt: str) -> Request:
     """What a prompt asks for: the world's name, animal, place and mood words it mentions."""
     words = set(re.findall(r"[a-z]+", prompt.lower()))

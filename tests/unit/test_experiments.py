@@ -3,9 +3,10 @@
 import dataclasses
 import json
 
+import pytest
 import torch
 
-from rlhf_course import experiments, models, reward, world
+from rlhf_course import artifacts, experiments, models, reward, world
 from rlhf_course.config import PPOConfig, get_profile
 
 
@@ -14,7 +15,7 @@ def test_cached_results_are_reused_until_the_sft_checkpoint_or_candidates_change
     monkeypatch.delenv("RLHF_RECOMPUTE", raising=False)
     profile = get_profile("tiny")
     models.save_checkpoint(small_model, tok, "sft", profile, metrics={}, wall_s=0)
-    experiments.save_candidates("tiny", [{"prompt": "p", "answers": ["a", "b"]}])
+    artifacts.save_candidates("tiny", [{"prompt": "p", "answers": ["a", "b"]}])
     calls = []
 
     def compute():
@@ -76,3 +77,34 @@ def test_one_reward_model_can_drive_several_ppo_runs(tok, small_model, runs):
     finals = [experiments.run_ppo(profile, reward_model, config, prompts, seed=seed)["final"] for seed in (0, 1)]
     assert all(final["mean_length"] > 0 and len(final["answers"]) == 2 for final in finals)
     assert not any(p.requires_grad for p in reward_model.parameters()), "the reward model stays frozen"
+
+
+def test_other_settings_or_new_artifacts_make_a_cached_result_stale(tok, small_model, runs, monkeypatch):
+    monkeypatch.delenv("RLHF_RECOMPUTE", raising=False)
+    models.save_checkpoint(small_model, tok, "sft", get_profile("tiny"), metrics={}, wall_s=0)
+    settings = {"ppo_config": experiments.experiment_ppo(get_profile("tiny"), iterations=5), "ns": (1, 2)}
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"value": len(calls)}
+
+    assert experiments.cached("tiny", "demo", compute, settings=settings)["value"] == 1
+    assert experiments.cached("tiny", "demo", compute, settings=settings)["value"] == 1  # same settings: reused
+    changed = dict(settings, ppo_config=experiments.experiment_ppo(get_profile("tiny"), iterations=6))
+    assert experiments.cached("tiny", "demo", compute, settings=changed)["value"] == 2
+    artifacts.save_heldout_answers("tiny", {"prompts": []})  # notebook 03 ran again
+    assert experiments.cached("tiny", "demo", compute, settings=changed)["value"] == 3
+
+
+def test_a_missing_artifact_names_the_notebook_that_makes_it(runs):
+    with pytest.raises(models.CheckpointError, match="03_reward_model"):
+        artifacts.load_heldout_answers("tiny")
+    path = artifacts.save_candidates("tiny", [{"prompt": "p", "answers": ["a", "b"]}])
+    assert path.parent == models.runs_dir("tiny") / "artifacts"
+    assert artifacts.load_candidates("tiny") == [{"prompt": "p", "answers": ["a", "b"]}]
+
+
+def test_prompt_sets_are_named_once():
+    assert world.prompt_set("ppo_eval", 5) == world.make_prompts(5, "test", seed=11)
+    assert set(world.prompt_set("candidates", 50)).isdisjoint(world.prompt_set("heldout", 50))
