@@ -20,9 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from . import fast_decoding
+from .sampling import draw, position_ids_from_mask
 from .tokenizer import chat_prompt
 
 
@@ -53,11 +54,6 @@ class Rollout:
         return tokenizer.batch_decode(self.response_ids, skip_special_tokens=True)
 
 
-def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
-    """Positions that skip left padding: 0 at the first real token (pads get 0 too; they are masked)."""
-    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-
-
 def encode_prompts(
     tokenizer: PreTrainedTokenizerBase, instructions: list[str], max_len: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,22 +69,6 @@ def encode_prompts(
             f"{max_len} the model can take with room for its answer: {instructions[longest][:80]!r}"
         )
     return encoded.input_ids, encoded.attention_mask
-
-
-def draw(logits: torch.Tensor, temperature: float, uniform: torch.Tensor):
-    """One token per row from softmax(logits / temperature), and its log-prob: `(token, logprob)`, each (B,).
-
-    Inverse-transform sampling: with u ~ U[0, 1) for each row (`uniform`, (B,), float64), the token is the first whose
-    cumulative probability exceeds u. One random number per row, where Gumbel-max and `torch.multinomial`
-    draw one per vocabulary entry (on a CPU that alone took longer than a small model's whole step), and no
-    host synchronisation. The sum runs in float64 and u is scaled by the total, so rounding can never pick a
-    token of probability 0.
-    """
-    logprobs = F.log_softmax(logits.float() / temperature, dim=-1)  # (B, V)
-    cumulative = logprobs.exp().cumsum(dim=-1, dtype=torch.float64)  # (B, V)
-    threshold = uniform[:, None] * cumulative[:, -1:]  # (B, 1), below the total
-    token = torch.searchsorted(cumulative, threshold, right=True).squeeze(1)  # first cumulative > threshold
-    return token, logprobs.gather(1, token[:, None]).squeeze(1)
 
 
 @torch.no_grad()
@@ -144,8 +124,6 @@ def sample(
     (default: when the model is on a GPU) the batch keeps its shape and every decoding step is the same
     computation on the same memory, which a GPU records once as a CUDA graph and replays.
     """
-    from . import fast_decoding  # speed only (imported here: it builds on this module's `draw`)
-
     device = model.device
     prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
     if fixed_shape is None:

@@ -29,8 +29,9 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .config import PPOConfig
-from .generation import Rollout, answer_logprobs, encode_prompts, position_ids_from_mask, sample
+from .generation import Rollout, answer_logprobs, encode_prompts, sample
 from .reward import normalize, reward_scores
+from .sampling import position_ids_from_mask
 from .training import NonFiniteLossError, check_finite, make_optimizer, set_lr
 
 # --------------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from transformers.utils import logging as hf_logging
 
 from . import world
 from .config import RewardConfig
-from .generation import position_ids_from_mask
+from .sampling import position_ids_from_mask
 from .tokenizer import chat_text
 from .training import check_finite, cosine_lr, make_optimizer, set_lr, shuffled_batches
 

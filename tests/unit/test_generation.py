@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from rlhf_course import fast_decoding, generation
+from rlhf_course import fast_decoding, generation, sampling
 
 
 def _prompts(tok, texts):
@@ -14,7 +14,7 @@ def test_left_padded_prompt_gives_the_same_logits_as_unpadded(tok, small_model):
     ids, mask = _prompts(tok, ["Write a happy story about a fox named Lily in the forest.", "Hi"])
     assert mask[1, 0] == 0, "the short prompt must be left-padded"
     padded_logits = small_model(
-        input_ids=ids, attention_mask=mask, position_ids=generation.position_ids_from_mask(mask)
+        input_ids=ids, attention_mask=mask, position_ids=sampling.position_ids_from_mask(mask)
     ).logits
     alone_ids, _ = _prompts(tok, ["Hi"])
     alone_logits = small_model(input_ids=alone_ids).logits
@@ -102,16 +102,16 @@ def test_draw_samples_the_distribution_and_never_a_token_of_probability_zero():
     probs = torch.tensor([0.5, 0.25, 0.125, 0.125, 0.0])
     logits = probs.log().expand(40_000, -1)  # log 0 = -inf: the last token can never be drawn
     uniform = torch.rand(40_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    token, logprob = generation.draw(logits, 1.0, uniform)
+    token, logprob = sampling.draw(logits, 1.0, uniform)
     frequencies = torch.bincount(token, minlength=5).double() / len(token)
     torch.testing.assert_close(frequencies, probs.double(), atol=0.01, rtol=0)  # 4 standard errors at most
     assert frequencies[4] == 0
     torch.testing.assert_close(logprob, probs.log()[token])
     # the ends of the unit interval: the first token, and the last one with any probability
     ends = torch.tensor([0.0, 1.0 - 2.0**-53], dtype=torch.float64)
-    assert generation.draw(probs.log().expand(2, -1), 1.0, ends)[0].tolist() == [0, 3]
+    assert sampling.draw(probs.log().expand(2, -1), 1.0, ends)[0].tolist() == [0, 3]
     # a temperature sharpens the same distribution: at T = 0.5, p ∝ probs², so token 0 has 0.25 / 0.34375 of it
-    token, _ = generation.draw(logits, 0.5, uniform)
+    token, _ = sampling.draw(logits, 0.5, uniform)
     assert abs((token == 0).double().mean() - 0.25 / 0.34375) < 0.01
 
 
