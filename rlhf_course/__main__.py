@@ -4,6 +4,7 @@
     python -m rlhf_course report [--profile P] [--seed N]  print runs/<profile>/report.json
     python -m rlhf_course clean [--profile P] [--seed N]   delete runs/<profile> (checkpoints, outputs)
     python -m rlhf_course prefs check PATH...              validate preference files (JSONL)
+    python -m rlhf_course exercises [--out DIR]            write the student edition (solutions stubbed)
 
 Bad input (an unknown profile or notebook, a missing checkpoint) gets one line of explanation and a
 non-zero exit status, never a traceback.
@@ -31,13 +32,15 @@ class UsageError(Exception):
     """Bad command-line input: printed as one line, exit status 2."""
 
 
-def list_notebooks() -> list[Path]:
-    return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+def list_notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
+    return sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
 
 
-def select_notebooks(start: str | None = None, until: str | None = None) -> list[Path]:
-    """The notebooks from number `start` to number `until` (both included, both optional)."""
-    notebooks = list_notebooks()
+def select_notebooks(start: str | None = None, until: str | None = None, folder: Path = NOTEBOOK_DIR) -> list[Path]:
+    """The notebooks of `folder` from number `start` to number `until` (both included, both optional)."""
+    notebooks = list_notebooks(folder)
+    if not notebooks:
+        raise UsageError(f"no notebooks (NN_*.ipynb) in {folder}")
     numbers = [nb.name[:2] for nb in notebooks]
 
     def index(flag: str, number: str) -> int:
@@ -93,6 +96,9 @@ def execute_notebook(path: Path, out_path: Path, timeout: int, keep_going: bool 
         failed = next((i for i, c in enumerate(code_cells) if _has_error(c)), None)
         where = f"code cell {failed + 1} of {len(code_cells)}" if failed is not None else "a cell"
         summary = f"{error.ename}: {error.evalue}" if getattr(error, "ename", None) else str(error)[-500:]
+        if getattr(error, "ename", None) == "ExerciseNotDone":  # the student edition stops at its first stub
+            summary += (f"\n→ write it in {path} (the cell before the check), then carry on with "
+                        f"`python -m rlhf_course run --notebooks {path.parent} --from {path.name[:2]}`")
         raise RuntimeError(f"{path.name} failed in {where}: {summary}\n(executed copy: {out_path})") from None
     finally:
         shutil.rmtree(sockets, ignore_errors=True)
@@ -117,7 +123,7 @@ def use_seed(args) -> None:
 def command_run(args) -> int:
     use_seed(args)
     profile = get_profile(args.profile)
-    notebooks = select_notebooks(args.start, args.until)
+    notebooks = select_notebooks(args.start, args.until, args.notebooks)
     if base_model_source() and any(nb.name.startswith("01_") for nb in notebooks):
         # another base model replaces notebook 01's: pretraining one here would overwrite it
         notebooks = [nb for nb in notebooks if not nb.name.startswith("01_")]
@@ -169,6 +175,23 @@ def command_clean(args) -> int:
     return 0
 
 
+def command_exercises(args) -> int:
+    import nbformat
+
+    from .exercises import EXERCISES, exercises_in, student_edition
+
+    sources = list_notebooks()
+    for source, path in zip(sources, student_edition(sources, args.out)):
+        ids = [i for cell in nbformat.read(source, as_version=4).cells for i in exercises_in(cell.source)]
+        left = [i for cell in nbformat.read(path, as_version=4).cells for i in exercises_in(cell.source)]
+        if left:
+            raise RuntimeError(f"{path}: solutions left in the student edition: {left}")
+        print(f"{path}: " + (f"exercises {', '.join(ids)}" if ids else "no exercises"))
+    print(f"The student edition of the course's {len(EXERCISES)} exercises is in {args.out}. Open it in JupyterLab, "
+          f"or run it: python -m rlhf_course run --notebooks {args.out}")
+    return 0
+
+
 def command_prefs_check(args) -> int:
     from .preference_store import check_preference_files
 
@@ -189,7 +212,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=int, default=3600, help="seconds one cell may run (default 3600)")
     run.add_argument("--keep-going", action="store_true",
                      help="run every cell and notebook even after a failure; report failures at the end")
+    run.add_argument("--notebooks", type=Path, default=NOTEBOOK_DIR, metavar="DIR",
+                     help="the notebooks to run (default: the course's; e.g. the student edition's folder)")
     run.set_defaults(func=command_run)
+
+    edition = commands.add_parser("exercises", help="write the student edition: every solution replaced by a stub")
+    edition.add_argument("--out", type=Path, default=repo_root() / "runs" / "student",
+                         help="where to write it (default: runs/student)")
+    edition.set_defaults(func=command_exercises)
 
     report = commands.add_parser("report", help="print the report of a run")
     report.add_argument("--profile", help=profile_help)

@@ -59,9 +59,11 @@ def train_dpo(
     config: DPOConfig,
     seed: int = 0,
     on_step=None,
+    loss_fn=dpo_loss,
 ) -> list[dict]:
     """Train `policy` with DPO on preference `pairs` (`{"prompt", "chosen", "rejected"}`); returns history with
-    loss, implicit reward margin and accuracy (share of pairs whose implicit reward prefers the chosen)."""
+    loss, implicit reward margin and accuracy (share of pairs whose implicit reward prefers the chosen).
+    `loss_fn`: the loss, with `dpo_loss`'s arguments (notebook 06 passes the one written in its exercise)."""
     if config.beta <= 0 or math.isnan(config.beta):
         raise ValueError(f"DPO's beta must be positive, not {config.beta}")
     device = policy.device
@@ -81,7 +83,7 @@ def train_dpo(
         with torch.no_grad():
             reference_logps = answer_logprobs(reference, **tensors)  # (distinct answers,)
         policy_logps = answer_logprobs(policy, **tensors)
-        loss = dpo_loss(policy_logps[chosen], policy_logps[rejected], reference_logps[chosen],
+        loss = loss_fn(policy_logps[chosen], policy_logps[rejected], reference_logps[chosen],
                         reference_logps[rejected], config.beta)
         check_finite(loss, "the DPO loss", step)
         optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,77 @@
+"""Every exercise's check passes the reference and rejects each typical mistake with that mistake's hint."""
+
+import nbformat
+import pytest
+
+from rlhf_course import exercises
+
+CASES = [(ex_id, hint) for ex_id, ex in exercises.EXERCISES.items() for hint in ex.mistakes]
+
+
+def test_there_are_at_least_fifteen_exercises_each_with_three_mistakes():
+    assert len(exercises.EXERCISES) >= 15
+    assert all(len(ex.mistakes) >= 3 for ex in exercises.EXERCISES.values())
+
+
+@pytest.mark.parametrize("ex_id", list(exercises.EXERCISES))
+def test_the_reference_passes(ex_id, capsys):
+    exercises.check(ex_id, exercises.EXERCISES[ex_id].reference)
+    assert f"✓ Exercise {ex_id}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("ex_id, hint", CASES)
+def test_each_typical_mistake_fails_with_its_hint(ex_id, hint):
+    wrong = exercises.EXERCISES[ex_id].mistakes[hint]
+    with pytest.raises(exercises.ExerciseFailed) as failure:
+        exercises.check(ex_id, wrong)
+    assert hint in str(failure.value)
+
+
+def test_an_unknown_mistake_gets_what_was_expected_and_a_crash_says_where():
+    with pytest.raises(exercises.ExerciseFailed, match="expected"):
+        exercises.check("05.2", lambda n: 42.0)
+    with pytest.raises(exercises.ExerciseFailed, match="raised ZeroDivisionError"):
+        exercises.check("05.2", lambda n: 1 / 0)
+
+
+def test_a_stub_says_which_exercise_is_not_done():
+    def stub(*args):
+        raise NotImplementedError("Exercise 03.3: write it")
+
+    with pytest.raises(exercises.ExerciseNotDone, match="Exercise 03.3 .*not done yet"):
+        exercises.check("03.3", stub)
+
+
+def test_the_student_edition_stubs_each_solution_and_keeps_the_rest(tmp_path):
+    source = ("import torch\n\ndef loss(a, b):\n    \"\"\"doc\"\"\"\n    # BEGIN SOLUTION 03.3\n    x = a - b\n"
+              "    return x.mean()\n    # END SOLUTION\n\nexercises.check(\"03.3\", loss)\n")
+    stubbed = exercises.stub_solutions(source)
+    assert "x = a - b" not in stubbed and "BEGIN SOLUTION" not in stubbed
+    assert "    raise NotImplementedError('Exercise 03.3: " in stubbed
+    assert stubbed.startswith("import torch\n\ndef loss(a, b):\n    \"\"\"doc\"\"\"\n")
+    assert stubbed.endswith("exercises.check(\"03.3\", loss)\n")
+    compile(stubbed, "cell", "exec")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    nbformat.write(nb, tmp_path / "03_x.ipynb")
+    [written] = exercises.student_edition([tmp_path / "03_x.ipynb"], tmp_path / "student")
+    assert "NotImplementedError" in nbformat.read(written, as_version=4).cells[0].source
+
+
+def test_the_books_exercise_page_is_current():
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "book" / "exercises.md"
+    assert page.read_text() == exercises.index_markdown(), (
+        "book/exercises.md is out of date: python -c \"from rlhf_course import exercises; "
+        "open('book/exercises.md', 'w').write(exercises.index_markdown())\"")
+
+
+def test_every_exercise_is_in_its_notebook_with_its_solution_folded_in_the_book():
+    from pathlib import Path
+
+    notebooks = Path(__file__).resolve().parents[2] / "notebooks"
+    for ex in exercises.EXERCISES.values():
+        cells = nbformat.read(notebooks / f"{ex.notebook}.ipynb", as_version=4).cells
+        [solution] = [c for c in cells if ex.id in exercises.exercises_in(c.source)]
+        assert "hide-input" in solution.metadata.get("tags", []), ex.id
+        assert any(f'exercises.check("{ex.id}",' in c.source for c in cells), ex.id
