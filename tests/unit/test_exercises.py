@@ -75,3 +75,13 @@ def test_every_exercise_is_in_its_notebook_with_its_solution_folded_in_the_book(
         [solution] = [c for c in cells if ex.id in exercises.exercises_in(c.source)]
         assert "hide-input" in solution.metadata.get("tags", []), ex.id
         assert any(f'exercises.check("{ex.id}",' in c.source for c in cells), ex.id
+
+
+def test_a_prediction_is_revealed_from_the_measured_numbers(capsys):
+    exercises.ask("05.P")
+    assert "b) it rises, then falls" in capsys.readouterr().out
+    assert exercises.reveal("05.P", "b", gold_by_n=[0.6, 0.7, 0.65]) == "b"
+    assert capsys.readouterr().out.startswith("You were right. The run says b)")
+    assert exercises.reveal("04.P", "a", gain=0.11, gain_at_t07=0.05) == "c"
+    assert "You said a." in capsys.readouterr().out
+    assert exercises.reveal("03.P", None, place_probe=0.45) == "b"
