@@ -103,7 +103,7 @@ class PPOConfig:
     """PPO settings (notebook 04). Defaults were found on a first prototype with 1M-parameter models."""
 
     # rollout → update cycles. Over the robustness sweep's 8 runs: 24 gave +0.099 to +0.131 gold over SFT, 30 gives
-    # +0.103 to +0.147 (win rates 0.70-0.80) for 55 s more in CI
+    # +0.103 to +0.147 (win rates 0.70-0.80)
     iterations: int = 30
     prompts_per_iteration: int = 64  # rollout batch size
     minibatch_size: int = 32
