@@ -89,9 +89,9 @@ def _show(value) -> str:
     return repr(value)[:200]
 
 
-def diagnose(ex: Exercise, student: Callable) -> str | None:
+def diagnose(ex: Exercise, student: Callable, cases: list[tuple]) -> str | None:
     """None when `student` agrees with the reference on every case; else what is wrong, as precisely as known."""
-    for number, args in enumerate(ex.cases(), 1):
+    for number, args in enumerate(cases, 1):
         expected = ex.reference(*_copy(args))
         try:
             got = student(*_copy(args))
@@ -119,13 +119,14 @@ def check(exercise_id: str, student: Callable) -> None:
     """Check your function for exercise `exercise_id`: a line saying it is right, or `ExerciseFailed` with a hint
     (or `ExerciseNotDone` while it is the student edition's stub)."""
     ex = EXERCISES[exercise_id]
+    cases = ex.cases()
     try:
-        problem = diagnose(ex, student)
+        problem = diagnose(ex, student, cases)
     except NotImplementedError:
         raise ExerciseNotDone(f"Exercise {ex.id} ({ex.title}) is not done yet: {ex.task}") from None
     if problem:
         raise ExerciseFailed(f"Exercise {ex.id} ({ex.title}): not yet. {problem}")
-    print(f"✓ Exercise {ex.id} ({ex.title}): right on all {len(ex.cases())} inputs.")
+    print(f"✓ Exercise {ex.id} ({ex.title}): right on all {len(cases)} inputs.")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -388,19 +389,12 @@ def _gae_cases():
     return cases
 
 
-def _gae_forward(rewards, values, mask, gamma, lam):  # a typical mistake: the recursion run forwards
-    advantages, running = torch.zeros_like(rewards), torch.zeros_like(rewards[:, 0])
-    for t in range(rewards.shape[1]):
-        next_value = values[:, t + 1] if t + 1 < rewards.shape[1] else torch.zeros_like(running)
-        running = rewards[:, t] + gamma * next_value - values[:, t] + gamma * lam * running
-        advantages[:, t] = running
-    return advantages * mask, (advantages * mask + values) * mask
-
-
-def _gae_without(bootstrap: bool = True, lam_in_recursion: bool = True):
+def _gae_without(bootstrap: bool = True, lam_in_recursion: bool = True, backwards: bool = True):
+    """GAE with one typical mistake: no bootstrap value, γ instead of γλ, or the recursion run forwards."""
     def gae(rewards, values, mask, gamma, lam):
         advantages, running = torch.zeros_like(rewards), torch.zeros_like(rewards[:, 0])
-        for t in reversed(range(rewards.shape[1])):
+        steps = range(rewards.shape[1])
+        for t in reversed(steps) if backwards else steps:
             next_value = values[:, t + 1] if t + 1 < rewards.shape[1] and bootstrap else torch.zeros_like(running)
             delta = rewards[:, t] + gamma * next_value - values[:, t]
             running = delta + (gamma * lam if lam_in_recursion else gamma) * running
@@ -420,7 +414,8 @@ exercise(
         "No bootstrap: δ_t needs the next state's value, r_t + γ·V_{t+1} − V_t.": _gae_without(bootstrap=False),
         "The recursion needs γλ: A_t = δ_t + γλ·A_{t+1} (with only γ it is the Monte-Carlo return, λ = 1).":
             _gae_without(lam_in_recursion=False),
-        "The recursion runs backwards, from the last token to the first: A_t depends on A_{t+1}.": _gae_forward,
+        "The recursion runs backwards, from the last token to the first: A_t depends on A_{t+1}.":
+            _gae_without(backwards=False),
     },
 )
 
