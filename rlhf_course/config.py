@@ -137,6 +137,57 @@ class PPOConfig:
 
 
 @dataclass(frozen=True)
+class GRPOConfig:
+    """RL without a critic (notebook 07): K answers per prompt, each judged against its group.
+
+    The budget is PPO's: `prompts_per_iteration` × `group_size` = PPO's 64 answers per iteration, for as many
+    iterations, so the two spend the same number of sampled answers."""
+
+    iterations: int = 30
+    prompts_per_iteration: int = 16  # distinct prompts per rollout
+    group_size: int = 4  # K answers per prompt (≥ 2: the others are the baseline)
+    advantage: str = "grpo"  # "grpo": (r − mean)/std; "dr_grpo": r − mean; "rloo": r − mean of the others
+    minibatch_size: int = 32  # answers per gradient step (whole groups)
+    epochs: int = 2  # passes over each rollout batch
+    lr: float = 1e-4
+    kl_coef: float = 0.05  # β
+    kl_in: str = "loss"  # "loss": GRPO's per-token k3 term; "reward": β·log(π/π_ref) off each answer's reward, as PPO
+    clip_range: float = 0.2
+    missing_eos_penalty: float = 1.0  # off the reward of an answer that never ended
+    verifier_weight: float = 1.0  # weight of the verifier's reward when it is added to the reward model's
+    temperature: float = 1.0
+    max_new_tokens: int = 112
+    max_grad_norm: float = 1.0
+    eval_every: int = 5
+    eval_prompts: int = 64
+    train_prompt_pool: int = 2000
+
+    @property
+    def answers_per_iteration(self) -> int:
+        return self.prompts_per_iteration * self.group_size
+
+    def validate(self) -> None:
+        """Reject settings that cannot train, naming the setting, before any work starts."""
+        if not isinstance(self.group_size, int) or self.group_size < 2:
+            raise ValueError(f"GRPOConfig.group_size must be a whole number ≥ 2, not {self.group_size!r}: a group's "
+                             "other answers are each answer's baseline")
+        if self.advantage not in ("grpo", "dr_grpo", "rloo"):
+            raise ValueError(f"GRPOConfig.advantage must be 'grpo', 'dr_grpo' or 'rloo', not {self.advantage!r}")
+        if self.kl_in not in ("loss", "reward"):
+            raise ValueError(f"GRPOConfig.kl_in must be 'loss' or 'reward', not {self.kl_in!r}")
+        for name in ("lr", "kl_coef", "clip_range", "missing_eos_penalty", "verifier_weight", "temperature"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
+                raise ValueError(f"GRPOConfig.{name} must be a non-negative number, not {value!r}")
+        if self.temperature == 0 or self.lr == 0:
+            raise ValueError("GRPOConfig.temperature and GRPOConfig.lr must be positive")
+        if self.answers_per_iteration % self.minibatch_size or self.minibatch_size % self.group_size:
+            raise ValueError(f"GRPOConfig.minibatch_size ({self.minibatch_size}) must divide the "
+                             f"{self.answers_per_iteration} answers of an iteration and hold whole groups of "
+                             f"{self.group_size}")
+
+
+@dataclass(frozen=True)
 class DPOConfig:
     """Direct preference optimisation on the reward model's preference pairs (notebook 06)."""
 
@@ -160,6 +211,7 @@ class Profile:
     reward: RewardConfig = field(default_factory=RewardConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     dpo: DPOConfig = field(default_factory=DPOConfig)
+    grpo: GRPOConfig = field(default_factory=GRPOConfig)
     seed: int = 0  # the course seed (`RLHF_SEED`): every training and sampling stream, not the world
 
     def to_dict(self) -> dict:
@@ -171,12 +223,14 @@ PROFILES: dict[str, Profile] = {
         name="tiny",
         description="1M-parameter models on a laptop CPU (what CI runs)",
         # measured on 2 CPU cores (2026-12-01, CI run); 05 takes about half a minute once its experiments are cached
-        expected_minutes={"00": 0.1, "01": 2.3, "02": 0.8, "03": 2.0, "04": 4.0, "05": 3.2, "06": 1.0},
+        expected_minutes={"00": 0.1, "01": 2.3, "02": 0.8, "03": 2.0, "04": 4.0, "05": 3.2, "06": 1.0,
+                          "07": 4.0},
     ),
     "gpu": Profile(
         name="gpu",
         description="30M-parameter models on one GPU",
-        expected_minutes={"00": 0.2, "01": 1.0, "02": 0.5, "03": 0.7, "04": 1.2, "05": 2.5, "06": 0.5},
+        expected_minutes={"00": 0.2, "01": 1.0, "02": 0.5, "03": 0.7, "04": 1.2, "05": 2.5, "06": 0.5,
+                          "07": 1.5},
         model=ModelConfig(hidden_size=512, num_layers=8, num_heads=8, intermediate_size=2048, max_seq_len=256),
         world=WorldConfig(corpus_documents=200_000, demonstrations=20_000),
         pretrain=PretrainConfig(steps=1500, batch_size=128, block_size=256, lr=1e-3, warmup_steps=100,

@@ -18,6 +18,7 @@ NOTEBOOK_TITLES = {
     "04": "PPO",
     "05": "Evaluation and the limits of RLHF",
     "06": "DPO",
+    "07": "RL without a critic (GRPO) and verifiable rewards",
 }
 
 

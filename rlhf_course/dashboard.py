@@ -1,5 +1,6 @@
-"""The live PPO dashboard: curves of every health metric, the answers to a few fixed prompts over time,
-and plain-language warnings, updated in place after every iteration (ipywidgets + matplotlib)."""
+"""The live RL dashboard (PPO in notebook 04, GRPO in 07): curves of every health metric, the answers to a few
+fixed prompts over time, and plain-language warnings, updated in place after every iteration (ipywidgets +
+matplotlib)."""
 
 from __future__ import annotations
 
@@ -26,12 +27,25 @@ PANELS = {
     "mean_length": ("mean answer length (tokens)", "stable"),
     "ended_fraction": ("answers that end", "→ 1"),
 }
+# GRPO has no critic (no value loss, no explained variance); instead: the verifier and the groups that teach nothing
+GRPO_PANELS = {
+    "reward": ("reward (reward model + verifier)", "rises"),
+    "gold": ("gold score (held-out)", "rises with the reward"),
+    "kl": ("KL to reference (nats/answer)", "grows slowly, stays > 0"),
+    "entropy": ("entropy (nats/token)", "falls slowly"),
+    "clip_fraction": ("clip fraction", "a few %"),
+    "approx_kl": ("approx-KL per update", "< 0.02"),
+    "flat_groups": ("groups with equal rewards", "low: they teach nothing"),
+    "verifier": ("verifier reward", "rises (when used)"),
+    "mean_length": ("mean answer length (tokens)", "stable"),
+    "ended_fraction": ("answers that end", "→ 1"),
+}
 
 
-def ppo_figure(history: list[dict]):
+def ppo_figure(history: list[dict], panels: dict[str, tuple[str, str]] = PANELS):
     """All dashboard curves in one figure (also what the book shows after the run)."""
     fig, axes = plt.subplots(2, 5, figsize=(16, 5.6))
-    for ax, (key, (title, healthy)) in zip(axes.flat, PANELS.items()):
+    for ax, (key, (title, healthy)) in zip(axes.flat, panels.items()):
         points = [(r["iteration"], r[key]) for r in history if key in r]
         if points:
             ax.plot(*zip(*points), "o-" if key == "gold" else "-", ms=3)
@@ -56,11 +70,14 @@ def samples_table(samples: list[dict], prompts: list[str]) -> str:
 
 
 class PPODashboard:
-    """Call `update(state)` after each PPO iteration; display the dashboard in a notebook cell."""
+    """Call `update(state)` after each iteration; display the dashboard in a notebook cell. For GRPO:
+    `PPODashboard(iterations, prompts, method="GRPO", panels=GRPO_PANELS)`."""
 
-    def __init__(self, total_iterations: int, fixed_prompts: list[str]):
+    def __init__(self, total_iterations: int, fixed_prompts: list[str], method: str = "PPO",
+                 panels: dict[str, tuple[str, str]] = PANELS):
         self.fixed_prompts = fixed_prompts
-        self.bar = tqdm(total=total_iterations, desc="PPO", unit="iteration")
+        self.panels = panels
+        self.bar = tqdm(total=total_iterations, desc=method, unit="iteration")
         self.plots = widgets.Output()
         self.table = widgets.HTML()
         self.warnings = widgets.HTML()
@@ -71,7 +88,7 @@ class PPODashboard:
     def _ipython_display_(self):
         display(self.widget)
 
-    def update(self, state: PPOState) -> None:
+    def update(self, state: PPOState) -> None:  # or a GRPOState: the same two lists
         record = state.history[-1]
         self.bar.update(1)
         self.bar.set_postfix(reward=f"{record['reward']:.2f}", kl=f"{record['kl']:.2f}",
@@ -79,7 +96,7 @@ class PPODashboard:
         if not is_headless():  # nobody is watching: the notebook shows the final figure after the run
             with self.plots:
                 self.plots.clear_output(wait=True)
-                fig = ppo_figure(state.history)
+                fig = ppo_figure(state.history, self.panels)
                 display(fig)
                 plt.close(fig)
         if state.samples:

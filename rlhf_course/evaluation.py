@@ -2,8 +2,9 @@
 
 Every phase is judged the same way: `evaluate` samples one answer to each of the same held-out test
 prompts with the same settings (`SamplingConfig`, plain sampling at temperature 1, a fixed seed) and
-scores it with the hidden gold preference. Greedy decoding would score lower (it loops), so the
-decoding mode is fixed and reported rather than chosen per model.
+scores it with the hidden gold preference. The decoding mode is fixed and reported rather than chosen per
+model: a colder sampler scores differently (for the tiny SFT model, greedy decoding scores far higher), and
+notebook 07 measures every model at other temperatures as a baseline of its own.
 """
 
 from __future__ import annotations
@@ -65,10 +66,12 @@ def evaluate(
     sampling: SamplingConfig,
     prompts: list[str] | None = None,
     reference: PreTrainedModel | None = None,
+    reference_temperature: float | None = None,
 ) -> GoldEval:
     """Sample one answer per evaluation prompt with the fixed settings and score it with the gold judge.
 
-    With a `reference` model (the SFT model), also measure KL(model ‖ reference) per answer on these samples.
+    With a `reference` model (the SFT model), also measure KL(model ‖ reference) per answer on these samples, the
+    reference at `reference_temperature` (default: the sampling temperature; temperature 0 is greedy).
     """
     answers = sample_answers(
         model,
@@ -79,6 +82,7 @@ def evaluate(
         seed=sampling.seed,
         batch_size=sampling.batch_size,
         reference=reference,
+        reference_temperature=reference_temperature,
     )
     return score_answers(answers)
 
@@ -122,3 +126,28 @@ def best_of_n_mean(proxy: list[float], values: list[float], n: int) -> float:
     order = sorted(range(N), key=lambda i: (proxy[i], i))
     total = math.comb(N, n)
     return sum(math.comb(k - 1, n - 1) / total * values[i] for k, i in enumerate(order, 1) if k >= n)
+
+
+def best_of_n(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    reward_model: PreTrainedModel,
+    sampling: SamplingConfig,
+    n: int,
+    prompts: list[str] | None = None,
+) -> tuple[GoldEval, dict[str, list[float]]]:
+    """Best-of-n on the evaluation prompts: `n` answers to each, sampled with the fixed settings, and the one
+    `reward_model` scores highest kept. Returns the picks scored by the gold judge, and every sample's
+    `{"proxy", "gold"}` (flat, n a prompt) for the curve over smaller n (`experiments.best_of_n_curve`)."""
+    from .reward import score_texts
+
+    prompts = prompts or eval_prompts(sampling)
+    flat = [p for p in prompts for _ in range(n)]
+    answers = sample_answers(model, tokenizer, flat, sampling.max_new_tokens, sampling.temperature, sampling.seed,
+                             batch_size=sampling.batch_size * 2)
+    proxy = score_texts(reward_model, tokenizer, flat, answers.texts)
+    gold = [gold_breakdown(p, a)["total"] for p, a in zip(flat, answers.texts)]
+    picks = [max(range(r, r + n), key=proxy.__getitem__) for r in range(0, len(flat), n)]
+    picked = Answers(prompts, [answers.texts[i] for i in picks], [answers.lengths[i] for i in picks],
+                     [answers.ended[i] for i in picks])
+    return score_answers(picked), {"proxy": proxy, "gold": gold}

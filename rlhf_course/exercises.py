@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import dpo, evaluation, ppo, pretrain, rankings, reward, sft, training
+from . import dpo, evaluation, grpo, ppo, pretrain, rankings, reward, sft, training
 
 IGNORE = sft.IGNORE_INDEX
 
@@ -582,6 +582,49 @@ exercise(
 )
 
 
+# ---- 07: GRPO ------------------------------------------------------------------------------------
+
+
+def _group_cases():
+    g = _gen(7)
+    rewards = torch.randn(3, 4, generator=g)
+    rewards[1] = 0.5  # a group whose answers all scored the same
+    return [(rewards,), (torch.randn(2, 6, generator=g) * 2 + 1,)]
+
+
+exercise(
+    id="07.1", notebook="07_grpo", title="the leave-one-out baseline",
+    task="rewards is (prompts, K): return each answer's reward minus the mean reward of the other K − 1 answers "
+         "to the same prompt (RLOO)",
+    reference=grpo.rloo_advantages,
+    cases=_group_cases,
+    mistakes={
+        "Leave the answer itself out: the baseline is the mean of the other K − 1 answers, not of all K.":
+            lambda r: r - r.mean(1, keepdim=True),
+        "The baseline comes from the same prompt's answers (a row), not from the whole batch.":
+            lambda r: r - (r.sum() - r) / (r.numel() - 1),
+        "Divide the others' sum by K − 1, their number, not by K.":
+            lambda r: r - (r.sum(1, keepdim=True) - r) / r.shape[1],
+    },
+)
+
+exercise(
+    id="07.2", notebook="07_grpo", title="GRPO's group-normalised advantage",
+    task="rewards is (prompts, K): return (r − mean) / (std + eps) within each prompt's group, std the sample "
+         "standard deviation (K − 1); with normalize_std=False only r − mean (Dr. GRPO)",
+    reference=grpo.grpo_advantages,
+    cases=lambda: [case + (flag,) for case in _group_cases() for flag in (True, False)],
+    mistakes={
+        "Mean and std are per group (per row, dim 1), not over the whole batch.":
+            lambda r, n=True, eps=1e-4: (r - r.mean()) / ((r.std() + eps) if n else 1),
+        "Add eps to the std: a group whose answers all got the same reward has std 0, and must get advantage 0.":
+            lambda r, n=True, eps=1e-4: (r - r.mean(1, keepdim=True)) / (r.std(1, keepdim=True) if n else 1),
+        "With normalize_std=False (Dr. GRPO) do not divide by the std at all.":
+            lambda r, n=True, eps=1e-4: (r - r.mean(1, keepdim=True)) / (r.std(1, keepdim=True) + eps),
+    },
+)
+
+
 def index_markdown() -> str:
     """The book's page listing every exercise by notebook (`book/exercises.md`; a test keeps it current)."""
     lines = ["# Exercises", "",
@@ -688,3 +731,15 @@ prediction(
                               else "c" if max(range(len(gold_by_n)), key=gold_by_n.__getitem__) == 0 else "b"),
     why="The first few picks are better answers; past some n the proxy's favourite is more and more often one of "
         "its mistakes. That is over-optimisation (Gao et al. 2022).")
+
+prediction(
+    id="07.P", question="GRPO trained on the verifier alone, which checks the requested name, animal and place, the "
+    "ending and the length (half of the gold judge's weight, literally), and nothing else. Its gold score against "
+    "GRPO's with the reward model?",
+    choices={"a": "higher than with the reward model", "b": "it rises over SFT, but less than with the reward model",
+             "c": "it does not rise over SFT (less than +0.01)"},
+    answer=lambda gold_gain, reward_model_gain: ("c" if gold_gain < 0.01 else "a" if gold_gain > reward_model_gain
+                                                 else "b"),
+    why="The verifier rewards what it checks and is blind to the rest: the mood, rudeness, spam and repetition, "
+        "which the reward model learned from the rankings. What it checks it teaches well (compare the animal and "
+        "place bars); what it does not check is free to get worse.")

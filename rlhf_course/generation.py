@@ -172,10 +172,13 @@ def sample_answers(
     batch_size: int = 100,
     progress: bool = True,
     reference: PreTrainedModel | None = None,
+    reference_temperature: float | None = None,
 ) -> Answers:
     """One answer per instruction, sampled in batches. The seed fixes the answers for a given model.
 
-    With a `reference` model, also the KL estimate log π(answer) − log π_ref(answer) of each answer.
+    With a `reference` model, also the KL estimate log π(answer) − log π_ref(answer) of each answer, π_ref at
+    `reference_temperature` (default: the sampling temperature). So SFT sampled at 0.7 (or greedily, temperature 0)
+    against SFT at 1 says how far a colder sampler moved from the one every phase is compared with.
     """
     from tqdm.auto import tqdm
 
@@ -193,9 +196,8 @@ def sample_answers(
         answers.ended += rollout.ended.tolist()
         if reference is not None:
             with torch.no_grad():
-                ref_logprobs = answer_logprobs(
-                    reference, rollout.input_ids, rollout.attention_mask, ids.shape[1], temperature
-                )
+                ref_logprobs = answer_logprobs(reference, rollout.input_ids, rollout.attention_mask, ids.shape[1],
+                                               temperature if reference_temperature is None else reference_temperature)
             answers.kl += ((rollout.logprobs - ref_logprobs) * rollout.response_mask).sum(1).tolist()
     return answers
 

@@ -1,21 +1,42 @@
-"""Phase 3b: RL without a critic. K answers per prompt; each answer's advantage is its reward relative to its
-group's (notebook 07, in progress: these are its pure functions).
+"""Phase 3b: RL without a critic (notebook 07). K answers per prompt; each answer's advantage is its reward
+relative to its group's.
 
 PPO (notebook 04) trains a value model to say how good a state is. RLOO and GRPO drop the critic: for every prompt
-they sample a group of K answers, and the other answers of the group are the baseline. All functions take one
-scalar reward per answer as a `(prompts, K)` tensor.
+they sample a group of K answers, and the other answers of the group are the baseline. The advantage functions take
+one scalar reward per answer as a `(prompts, K)` tensor.
 
 - `rloo_advantages`: REINFORCE leave-one-out (Kool et al. 2019; Ahmadian et al. 2024).
 - `grpo_advantages`: group-relative, (r − mean) / std (Shao et al. 2024); `normalize_std=False` is Dr. GRPO's
   variant (Liu et al. 2025), which also drops the per-answer length normalisation (`grpo_policy_loss`).
 - `k3_kl`: the per-token KL estimate GRPO puts in the loss instead of the reward (Schulman 2020).
+
+The loop `train_grpo` reads top to bottom like `ppo.train_ppo` and reuses its pieces (the sampler, the one
+log-prob function, the reward model's normalised score, the missing-EOS penalty, the NaN guard):
+
+ 1. rollout: each prompt repeated K times, plain sampling at a temperature; stop at EOS
+ 2. log-probs of the rollout under the policy and the frozen reference
+ 3. one reward per answer: the reward model's normalised score and/or a verifier's, minus the missing-EOS penalty
+ 4. KL to the reference: in the reward (β·log π/π_ref off each answer, as PPO) or in the loss (GRPO's k3)
+ 5. group advantages: every answer against the other answers to its prompt, one number per answer
+ 6. epochs of shuffled minibatches of whole groups; the clipped loss; in the first, the ratio is exactly 1
 """
 
 from __future__ import annotations
 
 import math
+import random
+import time
+from dataclasses import dataclass, field
 
 import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from .config import GRPOConfig
+from .generation import Rollout, answer_logprobs, encode_prompts, sample
+from .ppo import masked_mean, stop_if_not_finite
+from .reward import normalize, reward_scores
+from .training import make_optimizer, set_lr
+from .verifier import Verifier, check_verifiable, verifier_scores
 
 
 def check_group_rewards(rewards: torch.Tensor) -> torch.Tensor:
@@ -105,3 +126,163 @@ def group_size_for(answers: int, prompts: int) -> int:
     if K < 2 or not math.isclose(K, round(K)):
         raise ValueError(f"{answers} answers over {prompts} prompts is not a whole group of at least 2 per prompt")
     return round(K)
+
+
+def group_advantages(rewards: torch.Tensor, advantage: str) -> torch.Tensor:
+    """The advantage estimator named by `GRPOConfig.advantage` ("grpo", "dr_grpo" or "rloo"): (P, K) → (P, K)."""
+    if advantage == "rloo":
+        return rloo_advantages(rewards)
+    return grpo_advantages(rewards, normalize_std=advantage == "grpo")
+
+
+# --------------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GRPOState:
+    """Everything the loop changes, for a notebook to inspect and a dashboard to draw."""
+
+    history: list[dict] = field(default_factory=list)  # one record per iteration
+    samples: list[dict] = field(default_factory=list)  # fixed prompts' answers over time
+
+
+def train_grpo(
+    policy: PreTrainedModel,
+    reference: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    train_prompts: list[str],
+    config: GRPOConfig,
+    reward_model: PreTrainedModel | None = None,
+    verifier: Verifier | None = None,
+    evaluate_gold=None,
+    on_iteration=None,
+    seed: int = 0,
+    advantage_fn=None,
+) -> GRPOState:
+    """Optimise `policy` with group-relative advantages against `reward_model`, `verifier`, or both (their
+    rewards add, the verifier's times `config.verifier_weight`). `verifier(prompt, answer) -> number`.
+    `evaluate_gold(policy) -> (gold_mean, samples)` runs every `config.eval_every` iterations; `on_iteration(state)`
+    after each. Bad settings, prompts the verifier cannot check, or a verifier that returns a non-number stop
+    before training; a NaN/inf loss stops the run and puts the policy's weights from before back.
+    `advantage_fn(rewards (P, K)) -> (P, K)` replaces `config.advantage` (notebook 07 passes the one you wrote)."""
+    config.validate()
+    if reward_model is None and verifier is None:
+        raise ValueError("train_grpo needs a reward: pass reward_model, verifier, or both")
+    if not train_prompts:
+        raise ValueError("no training prompts: GRPO needs prompts to sample answers for")
+    if config.prompts_per_iteration > len(train_prompts):
+        raise ValueError(f"GRPOConfig.prompts_per_iteration ({config.prompts_per_iteration}) is more than the "
+                         f"{len(train_prompts)} training prompts")
+    device = policy.device
+    max_prompt = policy.config.max_position_embeddings - config.max_new_tokens
+    encode_prompts(tokenizer, train_prompts, max_prompt)  # fail now on a prompt too long for the context
+    if verifier is not None:
+        check_verifiable(train_prompts)
+        verifier_scores(verifier, train_prompts[:1], [""])  # fail now on a verifier that returns no number
+    for frozen in [reference] + ([reward_model] if reward_model is not None else []):
+        frozen.eval().requires_grad_(False)
+    optimizer = make_optimizer(policy.parameters(), config.lr, eps=1e-5)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    rng = random.Random(seed)
+    K = config.group_size
+    state = GRPOState()
+    weights_before = {k: v.detach().clone() for k, v in policy.state_dict().items()}  # put back on a NaN loss
+    start = time.perf_counter()
+
+    for iteration in range(config.iterations):
+        set_lr(optimizer, config.lr * (1 - iteration / config.iterations))  # linear to 0, as PPO
+
+        # 1. rollout: every prompt K times, side by side, so answer i of prompt p is row p·K + i
+        policy.eval()
+        group_prompts = rng.sample(train_prompts, config.prompts_per_iteration)
+        prompts = [prompt for prompt in group_prompts for _ in range(K)]
+        prompt_ids, prompt_mask = encode_prompts(tokenizer, prompts, max_prompt)
+        rollout: Rollout = sample(policy, prompt_ids, prompt_mask, config.max_new_tokens, config.temperature,
+                                  tokenizer.eos_token_id, tokenizer.pad_token_id, generator)
+        input_ids, attention_mask = rollout.input_ids, rollout.attention_mask
+        mask = rollout.response_mask.float()  # (B, T), B = prompts · K
+        P = prompt_ids.shape[1]
+        with torch.no_grad():
+            # 2. log-probs under the policy (the training forward pass) and the frozen reference
+            old_logprobs = answer_logprobs(policy, input_ids, attention_mask, P, config.temperature) * mask
+            ref_logprobs = answer_logprobs(reference, input_ids, attention_mask, P, config.temperature) * mask
+            kl = ((old_logprobs - ref_logprobs) * mask).sum(1)  # (B,) log π(y)/π_ref(y), nats per answer
+            # 3. one reward per answer
+            rewards = torch.zeros(len(prompts), device=device)
+            parts = {}
+            if reward_model is not None:
+                model_scores = normalize(reward_scores(reward_model, input_ids, attention_mask), reward_model)
+                rewards += model_scores
+                parts["reward_model"] = model_scores.mean().item()
+            if verifier is not None:
+                verified = verifier_scores(verifier, prompts, rollout.texts(tokenizer)).to(device)
+                rewards += config.verifier_weight * verified
+                parts["verifier"] = verified.mean().item()
+            optimised = rewards.mean().item()  # what the policy is pushed up, before the penalties
+            rewards -= config.missing_eos_penalty * (~rollout.ended).float()
+            # 4. the KL penalty in the reward (as PPO does, one number per answer), or later in the loss
+            if config.kl_in == "reward":
+                rewards -= config.kl_coef * kl
+            # 5. advantages relative to the group: (P, K) → one number per answer, (B,)
+            grouped = check_group_rewards(rewards.view(-1, K))
+            advantages = (advantage_fn(grouped) if advantage_fn else group_advantages(grouped, config.advantage))
+            advantages = advantages.reshape(-1)
+
+        # 6. epochs over shuffled minibatches of whole groups
+        policy.train()
+        stats = {"clip_fraction": [], "approx_kl": [], "ratio": [], "entropy": [], "loss": []}
+        groups_per_minibatch = config.minibatch_size // K
+        for epoch in range(config.epochs):
+            order = torch.randperm(config.prompts_per_iteration,
+                                   generator=torch.Generator().manual_seed(rng.randrange(2**31)))
+            for first in range(0, config.prompts_per_iteration, groups_per_minibatch):
+                groups = order[first : first + groups_per_minibatch]
+                rows = (groups[:, None] * K + torch.arange(K)).reshape(-1).to(device)
+                ids, att, m = input_ids[rows], attention_mask[rows], mask[rows]
+                logprobs, entropy = answer_logprobs(policy, ids, att, P, config.temperature, with_entropy=True)
+                log_ratio = (logprobs - old_logprobs[rows]) * m
+                if epoch == 0 and first == 0:
+                    # nothing has changed yet: the ratio must be 1 (rollout and training agree)
+                    assert log_ratio.abs().max().item() < 1e-4, (
+                        f"GRPO ratio is not 1 before the first update (max |log ratio| "
+                        f"{log_ratio.abs().max().item():.2e}): rollout and training log-probs disagree")
+                loss = grpo_policy_loss(
+                    logprobs, old_logprobs[rows], advantages[rows], m, config.clip_range,
+                    ref_logprobs=ref_logprobs[rows], kl_coef=config.kl_coef if config.kl_in == "loss" else 0.0,
+                    length_normalize=config.advantage != "dr_grpo", max_tokens=config.max_new_tokens)
+                stop_if_not_finite({"the GRPO loss": loss}, iteration, policy, weights_before, "GRPO")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+                optimizer.step()
+                with torch.no_grad():
+                    ratio = torch.exp(log_ratio)
+                    stats["clip_fraction"].append(masked_mean(((ratio - 1).abs() > config.clip_range).float(), m))
+                    stats["approx_kl"].append(masked_mean((ratio - 1) - log_ratio, m))
+                    stats["ratio"].append(masked_mean(ratio, m))
+                    stats["entropy"].append(masked_mean(entropy, m))
+                    stats["loss"].append(loss.detach())
+        policy.eval()
+
+        record = {
+            "iteration": iteration + 1,
+            "elapsed_s": round(time.perf_counter() - start, 2),
+            "reward": optimised,  # the reward model's normalised score, plus the verifier's (weighted)
+            **parts,
+            "score": rewards.mean().item(),  # after the missing-EOS penalty (and the KL, when it is in the reward)
+            "kl": kl.mean().item(),
+            "mean_length": rollout.lengths.float().mean().item(),
+            "ended_fraction": rollout.ended.float().mean().item(),
+            # groups whose answers all got the same reward teach nothing: their advantages are 0
+            "flat_groups": (grouped.max(1).values - grouped.min(1).values < 1e-6).float().mean().item(),
+            **{k: torch.stack(v).mean().item() for k, v in stats.items()},
+        }
+        if evaluate_gold and (iteration % config.eval_every == 0 or iteration == config.iterations - 1):
+            record["gold"], samples = evaluate_gold(policy)
+            state.samples.append({"iteration": iteration + 1, **samples})
+        state.history.append(record)
+        if on_iteration:
+            on_iteration(state)
+    return state

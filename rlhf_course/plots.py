@@ -181,6 +181,24 @@ def gold_vs_kl(points: dict[str, tuple[float, float]]):
     return fig
 
 
+def scoreboard(rows: dict[str, dict], best_of_n: list[dict] | None = None):
+    """The course's methods on one picture: gold (with its 95% interval) against KL from SFT, one point each;
+    `best_of_n` (`{"n", "gold", "kl"}` with the analytic KL) as a curve.
+    `rows`: name → {"gold", "low", "high", "kl"}."""
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    if best_of_n:
+        ax.plot([p["kl"] for p in best_of_n], [p["gold"] for p in best_of_n], "--", color="grey", zorder=1,
+                label="best-of-n (n = " + ", ".join(str(p["n"]) for p in best_of_n) + ")")
+    for name, row in rows.items():
+        ax.errorbar(row["kl"], row["gold"], yerr=[[row["gold"] - row["low"]], [row["high"] - row["gold"]]], fmt="o",
+                    ms=7, capsize=3, label=name, zorder=2)
+    ax.set_xlabel("KL from SFT (nats per answer)")
+    ax.set_ylabel("gold score (mean over 200 test prompts, 95% interval)")
+    ax.set_title("What each method bought, and how far it moved from SFT")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
 def overoptimisation(curve: list[dict], better: list[dict] | None = None):
     """Proxy reward and gold score of best-of-n against its KL from SFT, each point labelled with n
     (Gao et al. 2022, fig. 1); `better`: the gold score of best-of-n with a better reward model, for comparison."""

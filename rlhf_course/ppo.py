@@ -140,15 +140,15 @@ def check_same_tokenizer(policy_tokenizer: PreTrainedTokenizerBase, reward_token
 
 
 def stop_if_not_finite(losses: dict[str, torch.Tensor], iteration: int, policy: PreTrainedModel,
-                       weights_before: dict[str, torch.Tensor]) -> None:
-    """A NaN/inf loss: put the policy's weights from before PPO back and stop, saying what happened."""
+                       weights_before: dict[str, torch.Tensor], method: str = "PPO") -> None:
+    """A NaN/inf loss: put the policy's weights from before the run back and stop, saying what happened."""
     for what, loss in losses.items():
         try:
             check_finite(loss, what, iteration)
         except NonFiniteLossError as error:
             policy.load_state_dict(weights_before)
-            raise NonFiniteLossError(f"{error} PPO stopped; the policy was restored to its weights before PPO, and "
-                                     "no checkpoint was written (the last saved one is kept).") from None
+            raise NonFiniteLossError(f"{error} {method} stopped; the policy was restored to its weights before "
+                                     f"{method}, and no checkpoint was written (the last saved one is kept).") from None
 
 
 # --------------------------------------------------------------------------------------------------

@@ -21,7 +21,11 @@ def draw(logits: torch.Tensor, temperature: float, uniform: torch.Tensor):
     draw one per vocabulary entry (on a CPU that alone took longer than a small model's whole step), and no
     host synchronisation. The sum runs in float64 and u is scaled by the total, so rounding can never pick a
     token of probability 0.
+
+    Temperature 0 is greedy decoding: the most likely token, whose log-prob under that point mass is 0.
     """
+    if temperature == 0:
+        return logits.argmax(dim=-1), torch.zeros(logits.shape[0], device=logits.device)
     logprobs = F.log_softmax(logits.float() / temperature, dim=-1)  # (B, V)
     cumulative = logprobs.exp().cumsum(dim=-1, dtype=torch.float64)  # (B, V)
     threshold = uniform[:, None] * cumulative[:, -1:]  # (B, 1), below the total

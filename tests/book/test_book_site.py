@@ -8,7 +8,7 @@ step) the site is reused, not rebuilt.
 The browser test serves the built site on 127.0.0.1 and opens every page in headless Debian
 chromium (Playwright, never `playwright install`). Every request to another host is blocked and
 counted as a failure: the site must work without internet. It checks for failed requests, JS
-errors, error outputs, typeset math, rendered widgets and, in chapters 01-06, at least one figure.
+errors, error outputs, typeset math, rendered widgets and, in chapters 01-07, at least one figure.
 Screenshots go to `runs/<profile>/book-screenshots/`. Skipped only when /usr/bin/chromium is missing.
 """
 
@@ -37,7 +37,7 @@ CHROME_ARGS = [
 # Failed requests that are harmless, each with its reason. Empty on purpose: the widget icon fonts,
 # the usual suspect, are vendored beside embed-amd.js (scripts/vendor_web_assets.sh).
 IGNORED_FAILURES: dict[str, str] = {}
-TRAINING_CHAPTERS = ("01", "02", "03", "04", "05", "06")  # must show at least one figure
+TRAINING_CHAPTERS = ("01", "02", "03", "04", "05", "06", "07")  # must show at least one figure
 
 
 def _profile() -> str:

@@ -34,3 +34,26 @@ def test_best_of_n_mean_ends_at_the_proxy_favourite_and_starts_at_the_plain_mean
     assert best_of_n_mean(proxy, proxy, 2) > best_of_n_mean(proxy, proxy, 1)  # the proxy of the pick only rises
     with pytest.raises(ValueError):
         best_of_n_mean(proxy, gold, 5)
+
+
+def test_best_of_n_keeps_the_answer_the_reward_model_scores_highest(tok, small_model, runs):
+    import dataclasses
+
+    import torch
+
+    from rlhf_course import models, reward, world
+    from rlhf_course.config import SamplingConfig, get_profile
+    from rlhf_course.evaluation import best_of_n
+
+    models.save_checkpoint(small_model, tok, "sft", get_profile("tiny"), metrics={}, wall_s=0)
+    torch.manual_seed(0)
+    reward_model = reward.init_reward_model(models.checkpoint_dir("sft", "tiny"), tok).eval()
+    sampling = dataclasses.replace(SamplingConfig(), max_new_tokens=16, batch_size=8)
+    prompts = world.prompt_set("evaluation", 3)
+    picks, samples = best_of_n(small_model, tok, reward_model, sampling, 4, prompts)
+    assert len(samples["proxy"]) == len(samples["gold"]) == 12 and picks.answers.prompts == prompts
+    for i in range(3):
+        best = max(range(4 * i, 4 * i + 4), key=samples["proxy"].__getitem__)
+        assert picks.scores[i] == pytest.approx(samples["gold"][best])
+        assert reward.score_texts(reward_model, tok, [prompts[i]], [picks.answers.texts[i]])[0] == pytest.approx(
+            samples["proxy"][best], abs=1e-4)

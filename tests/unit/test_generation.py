@@ -115,6 +115,18 @@ def test_draw_samples_the_distribution_and_never_a_token_of_probability_zero():
     assert abs((token == 0).double().mean() - 0.25 / 0.34375) < 0.01
 
 
+def test_temperature_zero_is_greedy_and_matches_generate(tok, small_model):
+    logits = torch.tensor([[0.1, 2.0, -1.0], [3.0, 0.0, 2.9]])
+    token, logprob = sampling.draw(logits, 0.0, torch.rand(2, dtype=torch.float64))
+    assert token.tolist() == [1, 0] and logprob.tolist() == [0.0, 0.0]
+    ids, mask = _prompts(tok, ["Write a happy story about a fox named Lily in the forest."])
+    ours = generation.sample(small_model, ids, mask, 16, 0.0, tok.eos_token_id, tok.pad_token_id)
+    theirs = small_model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=16,
+                                  pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    n = ours.lengths[0].item()
+    assert ours.response_ids[0, :n].tolist() == theirs[0, ids.shape[1]:][:n].tolist()
+
+
 # ---- the reference sampler, the fast decoder, and models of other architectures ---------------------------
 
 
