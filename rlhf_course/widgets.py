@@ -6,6 +6,9 @@ ranking made by clicking and one made by code land in the file the same way.
     ui = RankingWidget(items, store_folder="data/preferences")   # items: [{"prompt", "answers", "checkpoint"}]
     ui                                                            # shows it; or display(ui)
 
+In a class each student ranks their own share of the items: `items` is then a function of the name typed at
+Start (`classroom.student_widget` passes the class assignment's `student_items`).
+
 Driving it from code (nbval, CI) runs the same handlers the buttons run — the methods below click
 the buttons: `ui.start("ana")`, `ui.rank([[2], [0, 3], [1]])` (or `ui.set_rank(answer, place)`),
 `ui.submit()`, `ui.skip()`, `ui.undo()`; read back `ui.done`, `ui.total`, `ui.status`.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import Callable
 
 import ipywidgets as widgets
 
@@ -36,6 +40,11 @@ def place_name(place: int) -> str:
 PLACE_NAMES = [place_name(place) for place in range(26)]  # kept for code that imported it; use place_name
 
 
+def _with_checkpoint(items: list[dict]) -> list[dict]:
+    """Copies of the items, each with a `checkpoint` (empty when the item names none)."""
+    return [dict(item, checkpoint=item.get("checkpoint", "")) for item in items]
+
+
 class RankingWidget:
     """Rank the answers of each item best → worst; each Submit appends one record to `<store_folder>/<name>.jsonl`.
 
@@ -50,11 +59,14 @@ class RankingWidget:
     and say in the status area that Start comes first.
     """
 
-    def __init__(self, items: list[dict], store_folder: str | Path, annotator: str | None = None,
-                 source: str = "human"):
-        if not items:
+    def __init__(self, items: list[dict] | Callable[[str], list[dict]], store_folder: str | Path,
+                 annotator: str | None = None, source: str = "human"):
+        # `items` as a function: called with the name at Start; a ValueError it raises (a name not in the
+        # class's assignment, say) is shown in the status area, and nothing is written
+        self.items_for = items if callable(items) else None
+        if self.items_for is None and not items:
             raise ValueError("RankingWidget needs at least one item {'prompt', 'answers', 'checkpoint'}")
-        self.items = [dict(item, checkpoint=item.get("checkpoint", "")) for item in items]
+        self.items = [] if self.items_for else _with_checkpoint(items)
         self.store_folder = Path(store_folder)
         self.source = source
         self.store: PreferenceStore | None = None
@@ -157,12 +169,18 @@ class RankingWidget:
 
     def _on_start(self, _button=None) -> None:
         try:
-            self.store = PreferenceStore(self.store_folder, self.name_box.value, source=self.source)
-            self.store.records()  # read what this annotator already did (and fail now if unreadable)
+            store = PreferenceStore(self.store_folder, self.name_box.value, source=self.source)
+            if self.items_for is not None:
+                items = _with_checkpoint(self.items_for(store.annotator))
+                if not items:
+                    raise ValueError(f"there are no items for {store.annotator} to rank")
+                self.items = items
+            store.records()  # read what this annotator already did (and fail now if unreadable)
         except (ValueError, PreferenceStoreError) as error:
             self.store = None
             self._set_status(str(error), error=True)
             return
+        self.store = store
         self.login_row.layout.display = "none"
         self.ranking_area.layout.display = None
         done = self.done
