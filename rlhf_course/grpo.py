@@ -26,14 +26,13 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import dataclass, field
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .config import GRPOConfig
 from .generation import Rollout, answer_logprobs, encode_prompts, sample
-from .ppo import masked_mean, stop_if_not_finite
+from .ppo import PPOState, masked_mean, stop_if_not_finite
 from .reward import normalize, reward_scores
 from .training import make_optimizer, set_lr
 from .verifier import Verifier, check_verifiable, verifier_scores
@@ -140,12 +139,7 @@ def group_advantages(rewards: torch.Tensor, advantage: str) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class GRPOState:
-    """Everything the loop changes, for a notebook to inspect and a dashboard to draw."""
-
-    history: list[dict] = field(default_factory=list)  # one record per iteration
-    samples: list[dict] = field(default_factory=list)  # fixed prompts' answers over time
+GRPOState = PPOState  # the same two lists (history, samples): the dashboard draws either
 
 
 def train_grpo(
