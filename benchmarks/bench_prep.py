@@ -58,13 +58,7 @@ def prepare(profile, workdir: Path) -> dict[str, float]:
     _, seconds["01 tokenize corpus"] = common.timed(
         lambda: (pretrain.tokenize_corpus(tok, train_texts), pretrain.tokenize_corpus(tok, heldout_texts)))
 
-    def demonstrations():
-        rows = world.make_demonstrations(profile.world.demonstrations, seed=profile.world.seed)
-        rows += world.load_hand_written_demonstrations()
-        return Dataset.from_list([{"prompt": d["prompt"], "response": d["response"]} for d in rows]).shuffle(
-            seed=profile.seed)
-
-    demos, seconds["02 demonstrations"] = common.timed(demonstrations)
+    demos, seconds["02 demonstrations"] = common.timed(lambda: sft.demonstration_dataset(profile.world, profile.seed))
     _, seconds["02 tokenize demonstrations"] = common.timed(
         lambda: sft.tokenize_demonstrations(tok, demos, profile.model.max_seq_len))
 

@@ -9,10 +9,10 @@ questions of the robustness sweep (benchmarks/robustness.py):
 - what is left for PPO once SFT samples at temperature 0.7: the flaws a colder sampler removes by itself
   (rude asides, spam, no ending) are not a gain of RLHF.
 
-`--forum-as-chat` is a design experiment, off in the course: the corpus's forum threads ("Question: ...
-Answer: ...") are written in the chat template's markers instead, so the base model has seen how the
-internet answers a request in that format, and its score is a learned behaviour rather than its reaction to
-tokens it never saw.
+The corpus's forum threads are written in the chat template's markers, so the base model has seen how the
+internet answers a request in the format it is evaluated in. `--forum-as-question` writes them as the course
+did before ("Question: ...\nAnswer: ..."), where the markers never occur in pretraining and the base model's
+score is its reaction to tokens it never saw (see benchmarks/results/sft_headroom_tiny.md).
 
     OMP_NUM_THREADS=1 python benchmarks/sft_headroom.py --steps 300 --seed 0
 """
@@ -32,10 +32,10 @@ from rlhf_course import config, evaluation, models, pretrain, sft, tokenizer, wo
 FORUM = world._forum
 
 
-def forum_as_chat(rng: random.Random) -> str:
-    """`world._forum`'s thread, in the chat template's markers (the course's template, see tokenizer.py)."""
-    question, answer = FORUM(rng).removeprefix("Question: ").split("\nAnswer: ", 1)
-    return f"{tokenizer.USER}{question}{tokenizer.END_OF_TURN}{tokenizer.ASSISTANT}{answer}"
+def forum_as_question(rng: random.Random) -> str:
+    """`world._forum`'s thread as the course wrote it before: no chat markers in the corpus."""
+    question, answer = FORUM(rng).removeprefix(world.USER).split(world.END_OF_TURN + world.ASSISTANT, 1)
+    return f"Question: {question}\nAnswer: {answer}"
 
 
 def main() -> None:
@@ -43,14 +43,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="pretraining steps (default: the profile's)")
     parser.add_argument("--seed", type=int, default=0, help="the course seed")
     parser.add_argument("--profile", default="tiny")
-    parser.add_argument("--forum-as-chat", action="store_true")
+    parser.add_argument("--forum-as-question", action="store_true")
     args = parser.parse_args()
 
     profile = config.PROFILES[args.profile]
     steps = args.steps or profile.pretrain.steps
     profile = dataclasses.replace(profile, seed=args.seed, pretrain=dataclasses.replace(profile.pretrain, steps=steps))
-    if args.forum_as_chat:
-        world._forum = forum_as_chat  # make_document looks `_forum` up when it is called
+    if args.forum_as_question:
+        world._forum = forum_as_question  # make_document looks `_forum` up when it is called
 
     start = time.time()
     corpus = Dataset.from_list(world.make_corpus(profile.world.corpus_documents, seed=profile.world.seed))
@@ -61,15 +61,12 @@ def main() -> None:
     pretrain.pretrain(model, pretrain.tokenize_corpus(tok, train_texts), profile.pretrain, seed=profile.seed)
     pretrain_s = time.time() - start
 
-    row = {"steps": steps, "seed": args.seed, "forum_as_chat": args.forum_as_chat, "pretrain_s": round(pretrain_s)}
+    row = {"steps": steps, "seed": args.seed, "forum_as_question": args.forum_as_question, "pretrain_s": round(pretrain_s)}
     base = evaluation.evaluate(model, tok, profile.sampling)
     row["base"] = round(base.gold_mean, 3)
     row["base_parts"] = {k: round(v, 2) for k, v in base.component_means().items()}
 
-    demonstrations = world.make_demonstrations(profile.world.demonstrations, seed=profile.world.seed)
-    rows = [{"prompt": d["prompt"], "response": d["response"], "flaws": d["flaws"]}
-            for d in demonstrations + world.load_hand_written_demonstrations()]
-    tokenized = sft.tokenize_demonstrations(tok, Dataset.from_list(rows).shuffle(seed=profile.seed),
+    tokenized = sft.tokenize_demonstrations(tok, sft.demonstration_dataset(profile.world, profile.seed),
                                             profile.model.max_seq_len)
     sft.train_sft(model, tokenized, profile.sft, tok.pad_token_id, seed=profile.seed)
     for temperature in (1.0, 0.7):

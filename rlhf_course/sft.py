@@ -15,11 +15,21 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from .config import SFTConfig
+from . import world
+from .config import SFTConfig, WorldConfig
 from .tokenizer import chat_prompt, chat_text
 from .training import check_finite, cosine_lr, make_optimizer, set_lr, shuffled_batches
 
 IGNORE_INDEX = -100  # label of a token that carries no loss (PyTorch's cross-entropy default)
+
+
+def demonstration_dataset(world_config: WorldConfig, seed: int) -> Dataset:
+    """The course's demonstrations as a `Dataset` (`prompt`, `response`, `flaws`): the world's human-style
+    writers' and the hand-written ones (`data/demonstrations.jsonl`), shuffled with the course `seed`."""
+    rows = world.make_demonstrations(world_config.demonstrations, seed=world_config.seed)
+    rows += world.load_hand_written_demonstrations()
+    columns = ("prompt", "response", "flaws")
+    return Dataset.from_list([{k: row[k] for k in columns} for row in rows]).shuffle(seed=seed)
 
 
 def tokenize_demonstration(tokenizer: PreTrainedTokenizerBase, prompt: str, response: str) -> dict:

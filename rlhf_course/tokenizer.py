@@ -11,9 +11,12 @@ from collections.abc import Iterable
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
+from .world import ASSISTANT, END_OF_TURN, USER
+
 PAD = "<|pad|>"  # distinct from EOS: masks built from `ids != pad` must keep the EOS
 EOS = "<|endoftext|>"  # ends a corpus document and an assistant turn
-USER, ASSISTANT, SYSTEM, END_OF_TURN = "<|user|>", "<|assistant|>", "<|system|>", "<|end|>"
+SYSTEM = "<|system|>"
+# The chat markers come from the world: its forum threads are written in them (see world.USER).
 SPECIAL_TOKENS = [PAD, EOS, USER, ASSISTANT, SYSTEM, END_OF_TURN]
 
 # <|user|>Write a story ...<|end|><|assistant|>Once upon a time ...<|endoftext|>

@@ -150,7 +150,11 @@ INSTRUCTION_TEMPLATES = [
     "Please write a {mood} story about {a_animal} named {name} in the {place}.",
 ]
 
-FLAWS = ["rude", "spam", "repeat", "wrong_mood", "no_ending", "ramble"]
+FLAWS = ["rude", "spam", "repeat", "wrong_mood", "no_ending", "ramble", "forgot_the_end"]
+
+# How a conversation with a chat assistant is written down on our internet; the tokenizer makes these
+# markers special tokens and its chat template uses them, so a forum thread is a chat the base model has read.
+USER, ASSISTANT, END_OF_TURN = "<|user|>", "<|assistant|>", "<|end|>"
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,8 @@ def write_story(request: Request, rng: random.Random, flaws: tuple[str, ...] = (
         sentences = sentences[: rng.randint(3, max(3, len(sentences) - 1))]
         words = sentences[-1].rstrip(".!").split()
         sentences[-1] = " ".join(words[: max(2, len(words) // 2)])
+        return " ".join(sentences)
+    if "forgot_the_end" in flaws:  # a finished story, without the closing formula
         return " ".join(sentences)
     return " ".join(sentences + [END_SENTENCE])
 
@@ -288,8 +294,10 @@ def parse_request(prompt: str) -> Request:
 # Demonstrations: human-style, uneven answers
 # --------------------------------------------------------------------------------------------------
 
-# How often a human demonstrator makes each mistake. With these rates about a quarter of the
-# demonstrations are flawless: SFT learns the task and the flaws, leaving RLHF something to fix.
+# How often a human demonstrator makes each mistake. Most are slips (a rude aside, a spam line) that a
+# colder sampler already avoids; one is a habit most demonstrators share: they stop without "The end.",
+# which the careful judge wants. SFT can only copy its demonstrators, so it learns the habit, and only a
+# preference signal can teach what most demonstrations don't show. About one demonstration in nine is flawless.
 DEMONSTRATION_FLAW_RATES = {
     "rude": 0.2,
     "spam": 0.15,
@@ -297,6 +305,7 @@ DEMONSTRATION_FLAW_RATES = {
     "wrong_mood": 0.2,
     "no_ending": 0.25,
     "ramble": 0.15,
+    "forgot_the_end": 0.5,
 }
 
 
@@ -372,7 +381,7 @@ CORPUS_MIX = {
     "story": 0.35,  # a good story, sometimes with "The end."
     "flawed_story": 0.20,  # a story with one bad habit in it
     "chat": 0.12,  # two characters talking, sometimes rudely
-    "forum": 0.18,  # someone asks for a story; the answer is often rude, rambling or spam
+    "forum": 0.18,  # someone asks a chat assistant for a story; the answer is often rude, rambling or spam
     "spam": 0.08,  # adverts, repeated
     "ramble": 0.07,  # off-topic rambling
 }
@@ -414,7 +423,7 @@ def _forum(rng: random.Random) -> str:
         reply = write_story(request, rng, tuple(f for f in FLAWS if rng.random() < 0.15))
     else:
         reply = " ".join(rng.sample(SPAM_LINES, 2) * 2)
-    return f"Question: {make_instruction(request, rng)}\nAnswer: {reply}"
+    return f"{USER}{make_instruction(request, rng)}{END_OF_TURN}{ASSISTANT}{reply}"
 
 
 def make_document(kind: str, rng: random.Random) -> str:

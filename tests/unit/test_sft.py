@@ -7,7 +7,7 @@ import torch
 from datasets import Dataset
 
 from rlhf_course import sft, tokenizer, world
-from rlhf_course.config import SFTConfig
+from rlhf_course.config import SFTConfig, WorldConfig
 
 
 def test_prompt_tokens_carry_no_label(tok):
@@ -64,3 +64,14 @@ def test_training_lowers_the_loss_and_changes_every_parameter(tok, small_model):
     assert history[-1]["loss"] < 0.5 * history[0]["loss"]
     unchanged = [n for n, p in small_model.named_parameters() if torch.equal(p, before[n])]
     assert not unchanged
+
+
+def test_demonstration_dataset_holds_both_sources_in_a_seeded_order():
+    small = WorldConfig(demonstrations=30)
+    demos = sft.demonstration_dataset(small, seed=0)
+    hand_written = world.load_hand_written_demonstrations()
+    assert demos.column_names == ["prompt", "response", "flaws"]
+    assert len(demos) == 30 + len(hand_written)
+    assert {r["response"] for r in hand_written} <= set(demos["response"])
+    assert demos["response"] == sft.demonstration_dataset(small, seed=0)["response"]
+    assert demos["response"] != sft.demonstration_dataset(small, seed=1)["response"]

@@ -39,9 +39,22 @@ def test_demonstrations_are_mostly_imperfect_but_good_ones_score_high():
     demos = world.make_demonstrations(1000, seed=0)
     flawed = [d for d in demos if d["flaws"]]
     clean = [d for d in demos if not d["flaws"]]
-    assert 0.6 < len(flawed) / len(demos) < 0.85  # uneven like human data: SFT must inherit flaws to fix
+    assert 0.75 < len(flawed) / len(demos) < 0.95  # uneven like human data: SFT must inherit flaws to fix
     assert statistics.fmean(world.gold_score(d["prompt"], d["response"]) for d in clean) > 0.97
     assert statistics.fmean(world.gold_score(d["prompt"], d["response"]) for d in flawed) < 0.9
+
+
+def test_most_demonstrators_share_one_habit_and_each_slip_is_rare():
+    demos = world.make_demonstrations(1000, seed=0)
+    without_the_end = statistics.fmean(not d["response"].endswith(world.END_SENTENCE) for d in demos)
+    assert 0.55 < without_the_end < 0.7  # the mode: SFT keeps it even when sampling colder
+    for slip in ["rude", "spam", "repeat", "wrong_mood", "ramble"]:
+        assert statistics.fmean(slip in d["flaws"] for d in demos) < 0.25, slip
+
+
+def test_forum_threads_are_written_in_the_chat_format():
+    thread = world.make_document("forum", random.Random(0))
+    assert thread.startswith(world.USER) and world.END_OF_TURN + world.ASSISTANT in thread
 
 
 def test_corpus_mixes_good_text_with_bad_habits():
