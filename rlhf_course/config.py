@@ -115,7 +115,7 @@ class PPOConfig:
     value_clip_range: float = 0.2  # ε of the clipped value loss
     gamma: float = 1.0
     gae_lambda: float = 0.95
-    missing_eos_penalty: float = 1.0  # in units of the normalised reward (std 1 on SFT answers)
+    missing_eos_penalty: float = 3.0  # in units of the normalised reward (std 1 on SFT answers)
     temperature: float = 1.0  # sampling and every log-prob use logits / temperature
     max_new_tokens: int = 112
     max_grad_norm: float = 1.0
