@@ -62,7 +62,7 @@ HEADLINES = {
         x["gold"] for x in p["evaluation"]["best_of_n"] if x["n"] == 16),
     "GRPO gold (reward model)": ("grpo", "gold_mean"),
     "GRPO gold − SFT gold": lambda p: p["grpo"]["gold_mean"] - p["grpo"]["sft_gold_mean"],
-    "GRPO gold − PPO gold": lambda p: p["grpo"]["gold_mean"] - p["grpo"]["ppo_gold_mean"],
+    "GRPO gold − PPO gold": lambda p: p["grpo"]["gold_mean"] - p["ppo"]["gold_mean"],  # notebook 04's PPO
     "GRPO gold with the verifier": ("grpo", "verifier", "gold_mean"),
     "GRPO gold with the verifier and the reward model": ("grpo", "both", "gold_mean"),
 }
