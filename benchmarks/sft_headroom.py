@@ -61,7 +61,8 @@ def main() -> None:
     pretrain.pretrain(model, pretrain.tokenize_corpus(tok, train_texts), profile.pretrain, seed=profile.seed)
     pretrain_s = time.time() - start
 
-    row = {"steps": steps, "seed": args.seed, "forum_as_question": args.forum_as_question, "pretrain_s": round(pretrain_s)}
+    row = {"steps": steps, "seed": args.seed, "forum_as_question": args.forum_as_question,
+           "pretrain_s": round(pretrain_s)}
     base = evaluation.evaluate(model, tok, profile.sampling)
     row["base"] = round(base.gold_mean, 3)
     row["base_parts"] = {k: round(v, 2) for k, v in base.component_means().items()}
