@@ -217,9 +217,8 @@ def write_story(request: Request, rng: random.Random, flaws: tuple[str, ...] = (
         words = sentences[-1].rstrip(".!").split()
         sentences[-1] = " ".join(words[: max(2, len(words) // 2)])
         return " ".join(sentences)
-    if "forgot_the_end" in flaws:  # a finished story, without the closing formula
-        return " ".join(sentences)
-    return " ".join(sentences + [END_SENTENCE])
+    # "forgot_the_end": a finished story, without the closing formula
+    return " ".join(sentences if "forgot_the_end" in flaws else sentences + [END_SENTENCE])
 
 
 def random_request(rng: random.Random) -> Request:
@@ -297,7 +296,7 @@ def parse_request(prompt: str) -> Request:
 # How often a human demonstrator makes each mistake. Most are slips (a rude aside, a spam line) that a
 # colder sampler already avoids; one is a habit most demonstrators share: they stop without "The end.",
 # which the careful judge wants. SFT can only copy its demonstrators, so it learns the habit, and only a
-# preference signal can teach what most demonstrations don't show. About one demonstration in nine is flawless.
+# preference signal can teach what most demonstrations don't show. About one demonstration in seven is flawless.
 DEMONSTRATION_FLAW_RATES = {
     "rude": 0.2,
     "spam": 0.15,
