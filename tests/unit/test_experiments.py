@@ -56,15 +56,6 @@ def test_mood_share_counts_only_answers_to_prompts_that_asked_for_another_mood()
     assert experiments.mood_share(prompts, answers, "scary") == 0.0  # asked: sad, happy; neither shows it
 
 
-def test_heldout_head_keeps_whole_prompts_and_only_their_pairs():
-    prompts = [p for p in ["a", "b", "c"] for _ in range(2)]
-    heldout = {"prompts": prompts, "answers": list("uvwxyz"), "lengths": [1, 2, 3, 4, 5, 6],
-               "gold": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "pairs": [[0, 2, 4], [1, 3, 5]]}
-    head = experiments.heldout_head(heldout, 2)
-    assert head["prompts"] == ["a", "a", "b", "b"] and head["answers"] == list("uvwx")
-    assert head["pairs"] == [[0, 2], [1, 3]]
-
-
 def test_one_reward_model_can_drive_several_ppo_runs(tok, small_model, runs):
     # train_ppo freezes the reward model it is given; the critic copied from it must still learn in the next run
     profile = get_profile("tiny")
