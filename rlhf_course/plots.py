@@ -199,11 +199,15 @@ def scoreboard(rows: dict[str, dict], best_of_n: list[dict] | None = None):
     fig.tight_layout()
     return fig
 
-def overoptimisation(curve: list[dict], better: list[dict] | None = None):
+def overoptimisation(curve: list[dict], better: list[dict] | None = None, each: list[list[dict]] | None = None):
     """Proxy reward and gold score of best-of-n against its KL from SFT, each point labelled with n
-    (Gao et al. 2022, fig. 1); `better`: the gold score of best-of-n with a better reward model, for comparison."""
+    (Gao et al. 2022, fig. 1); `better`: the gold score of best-of-n with a better reward model, for comparison;
+    `each`: the curves whose mean `curve` is (one per weak proxy), drawn thin."""
     kl = [p["kl"] for p in curve]
     fig, (ax, gold_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    for one in each or []:
+        ax.plot(kl, [p["proxy"] for p in one], "-", color="#c60", alpha=0.3, linewidth=1)
+        gold_ax.plot(kl, [p["gold"] for p in one], "-", color="#26a", alpha=0.3, linewidth=1)
     ax.plot(kl, [p["proxy"] for p in curve], "o-", color="#c60")
     ax.set_xlabel("KL from SFT (nats) = log n − (n − 1)/n")
     ax.set_title("Proxy: what the weak reward model says")
