@@ -725,7 +725,7 @@ prediction(
 
 prediction(
     id="05.P", question="Best-of-n keeps, of n SFT answers, the one a proxy trained on only 120 pairs likes most. "
-    "As n grows from 1 to 128, what happens to the gold score of the pick?",
+    "As n grows from 1 to 64, what happens to the gold score of the pick?",
     choices={"a": "it keeps rising", "b": "it rises, then falls", "c": "it falls from the start"},
     answer=lambda gold_by_n: ("a" if max(range(len(gold_by_n)), key=gold_by_n.__getitem__) == len(gold_by_n) - 1
                               else "c" if max(range(len(gold_by_n)), key=gold_by_n.__getitem__) == 0 else "b"),

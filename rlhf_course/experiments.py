@@ -196,7 +196,7 @@ def best_of_n_curve(proxy: list[float], gold: list[float], samples_per_prompt: i
     return curve
 
 
-def overoptimisation(profile: Profile, ns=(1, 2, 4, 8, 16, 32, 64, 128), samples_per_prompt: int = 128,
+def overoptimisation(profile: Profile, ns=(1, 2, 4, 8, 16, 32, 64), samples_per_prompt: int = 64,
                      proxy_prompts: int = 20, proxies: int = 3) -> dict:
     """Gao et al. (2022) in miniature, with best-of-n: a proxy reward model trained on very few noisy labels picks
     the best of n SFT answers; the proxy's and the gold judge's score of the pick as n grows, against the

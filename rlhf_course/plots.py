@@ -90,7 +90,8 @@ def answers_table(prompts: list[str], columns: dict[str, list[str]], scores: dic
             cells.append(f"<td>{html.escape(answers[i])}{score}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     style = "text-align:left;vertical-align:top;font-size:0.9em"
-    return HTML(f"<table style='{style}'><tr>{head}</tr>{''.join(rows)}</table>".replace("<td>", f"<td style='{style}'>"))
+    table = f"<table style='{style}'><tr>{head}</tr>{''.join(rows)}</table>"
+    return HTML(table.replace("<td>", f"<td style='{style}'>"))
 
 
 def histogram(values: list[float], title: str, xlabel: str, bins: int = 20):
