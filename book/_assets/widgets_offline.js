@@ -1,14 +1,17 @@
 // Loaded on pages with widgets, after require.js and before the widget renderer (embed-amd.js);
 // see nb_ipywidgets_js in _config.yml. Two fixes so that saved ipywidgets render offline:
 (function () {
-  // 1. embed-amd.js loads its icon fonts from "<its AMD module URL>/../", which require.js resolves
-  //    against the page's folder. Point the module at the vendored copy beside the fonts instead.
+  // 1. Each AMD module inside embed-amd.js (html-manager, base, controls and their ipywidgets-7 twins) loads
+  //    its icon fonts from the folder of its own module URL, which require.js resolves against the page's
+  //    folder ("chapters/@jupyter-widgets/..."). Point every one of them at the vendored folder of the fonts.
   var here = document.currentScript.src;
-  var staticRoot = here.slice(0, here.lastIndexOf("/") + 1);
+  var widgets = here.slice(0, here.lastIndexOf("/") + 1) + "offline/widgets";
   if (window.require && window.require.config) {
-    window.require.config({
-      paths: { "@jupyter-widgets/html-manager/dist": staticRoot + "offline/widgets" },
+    var paths = { "@jupyter-widgets/html-manager/dist": widgets };
+    ["html-manager", "base", "base7", "controls", "controls7"].forEach(function (name) {
+      paths["@jupyter-widgets/" + name] = widgets + "/" + name;
     });
+    window.require.config({ paths: paths });
   }
 
   // 2. ipywidgets 8 typesets widget labels with the MathJax 2 call MathJax.Hub.Queue; the book loads
