@@ -129,6 +129,9 @@ def command_run(args) -> int:
         notebooks = [nb for nb in notebooks if not nb.name.startswith("01_")]
         print(f"RLHF_BASE_MODEL={base_model_source()}: notebook 01 is skipped, the course starts from that model.")
     os.environ["RLHF_PROFILE"] = profile.name  # the kernels inherit it
+    if os.environ.get("RLHF_RUNS_DIR"):
+        # the kernels start in notebooks/, not here: a relative folder would put their checkpoints elsewhere
+        os.environ["RLHF_RUNS_DIR"] = str(Path(os.environ["RLHF_RUNS_DIR"]).resolve())
     os.environ["RLHF_HEADLESS"] = "1"  # nobody is at the widgets: notebooks drive them by code
     if not (base_model_source() and not Path(base_model_source()).is_dir()):  # a Hub id is meant to be downloaded
         os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -39,10 +39,10 @@ def test_corrupt_report_is_one_line(runs, capsys):
     assert "not valid JSON" in capsys.readouterr().err
 
 
-def _run_cli(*args, env_runs, timeout=300):
+def _run_cli(*args, env_runs, timeout=300, cwd=None):
     env = dict(os.environ, RLHF_RUNS_DIR=str(env_runs), RLHF_PROFILE="tiny")
     return subprocess.run([sys.executable, "-m", "rlhf_course", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+                          timeout=timeout, cwd=cwd)
 
 
 def _ranking_line(**fields):
@@ -89,11 +89,14 @@ def test_prefs_check_does_not_hang_on_a_fifo(tmp_path):
 
 def test_running_a_notebook_without_its_input_checkpoint(runs):
     """Notebook 02 needs `base`: the run stops with the notebook, the cell and what to run instead. (A corrupt
-    checkpoint raises the same CheckpointError: tests/unit/test_models.py; one kernel start here is enough.)"""
-    result = _run_cli("run", "--from", "02", "--until", "02", env_runs=runs)
+    checkpoint raises the same CheckpointError: tests/unit/test_models.py; one kernel start here is enough.)
+    RLHF_RUNS_DIR is given relative to where `run` starts: the kernel, which starts in notebooks/, looks in the
+    same folder (it once looked under notebooks/ instead)."""
+    result = _run_cli("run", "--from", "02", "--until", "02", env_runs=runs.name, cwd=runs.parent)
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()
     message = next(line for line in last if line.startswith("error:"))
     assert "02_sft.ipynb failed in code cell 1" in message and "CheckpointError" in message
     assert "01_base_model" in message
+    assert str(runs.resolve() / "tiny" / "checkpoints" / "base") in message
     assert (runs / "tiny" / "executed" / "02_sft.ipynb").exists()
