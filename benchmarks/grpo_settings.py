@@ -1,0 +1,64 @@
+"""GRPO against the reward model at other settings, on one run's checkpoints: does a setting close the gap to PPO?
+
+Notebook 07's first GRPO run (fresh `sft` policy, notebook 03's reward model, the profile's `GRPOConfig` with the
+changes given), then its gold on the 200 evaluation prompts, beside SFT's and PPO's from that run's `report.json`.
+The first variant is always the profile's own settings, so it reproduces the notebook's number (same stream).
+
+    RLHF_RUNS_DIR=runs/robustness-avx512/seed1 RLHF_SEED=1 python benchmarks/grpo_settings.py lr=3e-4 epochs=3
+
+Each argument is one variant, `name=value[,name=value]` of `GRPOConfig` fields. Prints one row per variant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+
+from rlhf_course import evaluation, grpo, models, report, world
+from rlhf_course.config import GRPOConfig, get_profile
+
+
+def parse_variant(text: str) -> dict:
+    fields = {f.name: f.type for f in dataclasses.fields(GRPOConfig)}
+    changes = {}
+    for item in text.split(","):
+        name, _, value = item.partition("=")
+        if name not in fields:
+            raise SystemExit(f"unknown GRPOConfig field {name!r}; fields: {', '.join(fields)}")
+        changes[name] = type(getattr(GRPOConfig(), name))(value)
+    return changes
+
+
+def main(argv: list[str]) -> int:
+    profile = get_profile()
+    variants = [{}] + [parse_variant(a) for a in argv]
+    phases = report.read_report(profile.name)["phases"]
+    sft_gold, ppo_gold = phases["ppo"]["sft_gold_mean"], phases["ppo"]["gold_mean"]
+    reference, tok, _ = models.load_checkpoint("sft", profile.name)
+    reward_model, _, _ = models.load_reward_model(profile.name)
+    eval_prompts = world.prompt_set("ppo_eval", profile.grpo.eval_prompts)
+    train_prompts = world.prompt_set("ppo_train", profile.grpo.train_prompt_pool)
+
+    def evaluate_gold(model):  # as notebook 07's dashboard does, so the first variant follows its stream
+        result = evaluation.evaluate(model, tok, profile.sampling, prompts=eval_prompts)
+        return result.gold_mean, {}
+
+    print(f"seed {profile.seed}, runs in {models.runs_dir(profile.name)}: SFT gold {sft_gold:.4f}, PPO {ppo_gold:.4f}")
+    print("| variant | GRPO gold | − SFT | − PPO | KL | train s |\n|---|---|---|---|---|---|")
+    for changes in variants:
+        config = dataclasses.replace(profile.grpo, **changes)
+        policy, _, _ = models.load_checkpoint("sft", profile.name)
+        start = time.perf_counter()
+        grpo.train_grpo(policy, reference, tok, train_prompts, config, reward_model=reward_model,
+                        evaluate_gold=evaluate_gold, seed=profile.seed)
+        seconds = time.perf_counter() - start
+        result = evaluation.evaluate(policy, tok, profile.sampling, reference=reference)
+        name = ", ".join(f"{k}={v}" for k, v in changes.items()) or "profile's settings"
+        print(f"| {name} | {result.gold_mean:.4f} | {result.gold_mean - sft_gold:+.4f} | "
+              f"{result.gold_mean - ppo_gold:+.4f} | {result.summary()['kl']:.2f} | {seconds:.0f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
