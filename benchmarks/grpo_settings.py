@@ -20,13 +20,15 @@ from rlhf_course.config import GRPOConfig, get_profile
 
 
 def parse_variant(text: str) -> dict:
-    fields = {f.name: f.type for f in dataclasses.fields(GRPOConfig)}
+    """`name=value[,name=value]` → changes of `GRPOConfig`, each value of its default's type."""
+    defaults = GRPOConfig()
+    names = [f.name for f in dataclasses.fields(GRPOConfig)]
     changes = {}
     for item in text.split(","):
         name, _, value = item.partition("=")
-        if name not in fields:
-            raise SystemExit(f"unknown GRPOConfig field {name!r}; fields: {', '.join(fields)}")
-        changes[name] = type(getattr(GRPOConfig(), name))(value)
+        if name not in names:
+            raise SystemExit(f"unknown GRPOConfig field {name!r}; fields: {', '.join(names)}")
+        changes[name] = type(getattr(defaults, name))(value)
     return changes
 
 

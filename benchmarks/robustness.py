@@ -242,7 +242,7 @@ def main(argv=None) -> int:
                         help="rerun each run in --out from notebook NN on, on its own earlier checkpoints (after a "
                              "change to notebook NN or later, the earlier phases need not run again)")
     args = parser.parse_args(argv)
-    args.out = args.out.resolve()  # each run's RLHF_RUNS_DIR: its kernels start in notebooks/, not here
+    args.out = args.out.resolve()  # the runs start in the checkout's root, the table is read from here
     capability, others = cpu_capabilities()
     runs = planned_runs(args.seeds, [] if args.no_capabilities else others)
     if not args.table_only:
