@@ -1,10 +1,15 @@
-"""GRPO against the reward model at other settings, on one run's checkpoints: does a setting close the gap to PPO?
+"""Notebook 07's GRPO runs at other settings, on one run's checkpoints: does a setting close the gap to PPO, or
+teach what the verifier checks?
 
 Notebook 07's first GRPO run (fresh `sft` policy, notebook 03's reward model, the profile's `GRPOConfig` with the
 changes given), then its gold on the 200 evaluation prompts, beside SFT's and PPO's from that run's `report.json`.
 The first variant is always the profile's own settings, so it reproduces the notebook's number (same stream).
+With `--reward verifier` it is notebook 07's verifier run instead, and each row adds the share of answers that
+name the requested name, animal and place and end with "The end." (SFT's shares in the header).
 
     RLHF_RUNS_DIR=runs/robustness-avx512/seed1 RLHF_SEED=1 python benchmarks/grpo_settings.py lr=3e-4 epochs=3
+    RLHF_RUNS_DIR=runs/robustness-avx512/seed1 RLHF_SEED=1 python benchmarks/grpo_settings.py --reward verifier \
+        iterations=90 kl_coef=0.0,lr=4e-4
 
 Each argument is one variant, `name=value[,name=value]` of `GRPOConfig` fields. Prints one row per variant.
 """
@@ -15,7 +20,7 @@ import dataclasses
 import sys
 import time
 
-from rlhf_course import evaluation, grpo, models, report, world
+from rlhf_course import evaluation, grpo, models, report, verifier, world
 from rlhf_course.config import GRPOConfig, get_profile
 
 
@@ -32,7 +37,15 @@ def parse_variant(text: str) -> dict:
     return changes
 
 
+CHECKED = ("name", "animal", "place", "ending")  # the gold components the verifier checks literally too
+
+
 def main(argv: list[str]) -> int:
+    with_verifier = argv[:2] == ["--reward", "verifier"]
+    if with_verifier:
+        argv = argv[2:]
+    elif argv[:1] == ["--reward"]:
+        raise SystemExit("--reward must be followed by 'verifier' (the default is the reward model)")
     profile = get_profile()
     variants = [{}] + [parse_variant(a) for a in argv]
     phases = report.read_report(profile.name)["phases"]
@@ -46,19 +59,28 @@ def main(argv: list[str]) -> int:
         result = evaluation.evaluate(model, tok, profile.sampling, prompts=eval_prompts)
         return result.gold_mean, {}
 
-    print(f"seed {profile.seed}, runs in {models.runs_dir(profile.name)}: SFT gold {sft_gold:.4f}, PPO {ppo_gold:.4f}")
-    print("| variant | GRPO gold | − SFT | − PPO | KL | train s |\n|---|---|---|---|---|---|")
+    rewards = {"verifier": verifier.verifier_reward} if with_verifier else {"reward_model": reward_model}
+    header = (f"seed {profile.seed}, runs in {models.runs_dir(profile.name)}: SFT gold {sft_gold:.4f}, "
+              f"PPO {ppo_gold:.4f}")
+    columns = "| variant | GRPO gold | − SFT | − PPO | KL | train s |"
+    if with_verifier:
+        sft_parts = evaluation.evaluate(reference, tok, profile.sampling).component_means()
+        header += "; SFT's " + ", ".join(f"{part} {sft_parts[part]:.2f}" for part in CHECKED)
+        columns += "".join(f" {part} |" for part in CHECKED)
+    print(f"{header}\n{columns}\n" + "|---" * (columns.count("|") - 1) + "|")
     for changes in variants:
         config = dataclasses.replace(profile.grpo, **changes)
         policy, _, _ = models.load_checkpoint("sft", profile.name)
         start = time.perf_counter()
-        grpo.train_grpo(policy, reference, tok, train_prompts, config, reward_model=reward_model,
-                        evaluate_gold=evaluate_gold, seed=profile.seed)
+        grpo.train_grpo(policy, reference, tok, train_prompts, config, evaluate_gold=evaluate_gold, seed=profile.seed,
+                        **rewards)
         seconds = time.perf_counter() - start
         result = evaluation.evaluate(policy, tok, profile.sampling, reference=reference)
         name = ", ".join(f"{k}={v}" for k, v in changes.items()) or "profile's settings"
         print(f"| {name} | {result.gold_mean:.4f} | {result.gold_mean - sft_gold:+.4f} | "
-              f"{result.gold_mean - ppo_gold:+.4f} | {result.summary()['kl']:.2f} | {seconds:.0f} |", flush=True)
+              f"{result.gold_mean - ppo_gold:+.4f} | {result.summary()['kl']:.2f} | {seconds:.0f} |"
+              + ("".join(f" {result.component_means()[part]:.2f} |" for part in CHECKED) if with_verifier else ""),
+              flush=True)
     return 0
 
 

@@ -741,5 +741,6 @@ prediction(
     answer=lambda gold_gain, reward_model_gain: ("c" if gold_gain < 0.01 else "a" if gold_gain > reward_model_gain
                                                  else "b"),
     why="The verifier rewards what it checks and is blind to the rest: the mood, rudeness, spam and repetition, "
-        "which the reward model learned from the rankings. What it checks it teaches well (compare the animal and "
-        "place bars); what it does not check is free to get worse.")
+        "which the reward model learned from the rankings. Of what it checks it teaches the habits every answer "
+        "shares (the ending, the length), not the words each prompt asks for (compare the animal and place bars); "
+        "what it does not check is free to get worse.")
