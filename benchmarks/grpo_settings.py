@@ -5,11 +5,15 @@ Notebook 07's first GRPO run (fresh `sft` policy, notebook 03's reward model, th
 changes given), then its gold on the 200 evaluation prompts, beside SFT's and PPO's from that run's `report.json`.
 The first variant is always the profile's own settings, so it reproduces the notebook's number (same stream).
 With `--reward verifier` it is notebook 07's verifier run instead, and each row adds the share of answers that
-name the requested name, animal and place and end with "The end." (SFT's shares in the header).
+name the requested name, animal and place and end with "The end." (SFT's shares in the header). With `--reward
+place` (or any of `name`, `animal`, `place`, `ending`, `length` joined by `+`, e.g. `name+animal+place`) the
+reward is only those parts of the verifier (the share of them the answer satisfies): for one part, 1 or 0, the
+strongest signal one number per answer can give for it.
 
     RLHF_RUNS_DIR=runs/robustness-avx512/seed1 RLHF_SEED=1 python benchmarks/grpo_settings.py lr=3e-4 epochs=3
     RLHF_RUNS_DIR=runs/robustness-avx512/seed1 RLHF_SEED=1 python benchmarks/grpo_settings.py --reward verifier \
         iterations=90 kl_coef=0.0,lr=4e-4
+    RLHF_RUNS_DIR=runs/robustness-avx512/seed0 python benchmarks/grpo_settings.py --reward place iterations=90
 
 Each argument is one variant, `name=value[,name=value]` of `GRPOConfig` fields. Prints one row per variant.
 """
@@ -40,12 +44,23 @@ def parse_variant(text: str) -> dict:
 CHECKED = ("name", "animal", "place", "ending")  # the gold components the verifier checks literally too
 
 
+def parts_reward(parts: list[str]):
+    """Only these parts of the verifier as the reward: the share of them the answer satisfies."""
+    def reward(prompt: str, answer: str) -> float:
+        checked = verifier.verify_answer(prompt, answer)
+        return sum(checked[part] for part in parts) / len(parts)
+    reward.__name__ = "verifier_" + "_".join(parts)
+    return reward
+
+
 def main(argv: list[str]) -> int:
-    with_verifier = argv[:2] == ["--reward", "verifier"]
-    if with_verifier:
-        argv = argv[2:]
-    elif argv[:1] == ["--reward"]:
-        raise SystemExit("--reward must be followed by 'verifier' (the default is the reward model)")
+    reward_name = None
+    if argv[:1] == ["--reward"]:
+        if len(argv) < 2 or not (argv[1] == "verifier" or set(argv[1].split("+")) <= set(verifier.VERIFIED_PARTS)):
+            raise SystemExit("--reward must be followed by 'verifier' or some of its parts joined by '+' "
+                             f"({', '.join(verifier.VERIFIED_PARTS)}); the default is the reward model")
+        reward_name, argv = argv[1], argv[2:]
+    with_verifier = reward_name is not None
     profile = get_profile()
     variants = [{}] + [parse_variant(a) for a in argv]
     phases = report.read_report(profile.name)["phases"]
@@ -59,9 +74,14 @@ def main(argv: list[str]) -> int:
         result = evaluation.evaluate(model, tok, profile.sampling, prompts=eval_prompts)
         return result.gold_mean, {}
 
-    rewards = {"verifier": verifier.verifier_reward} if with_verifier else {"reward_model": reward_model}
-    header = (f"seed {profile.seed}, runs in {models.runs_dir(profile.name)}: SFT gold {sft_gold:.4f}, "
-              f"PPO {ppo_gold:.4f}")
+    if reward_name == "verifier":
+        rewards = {"verifier": verifier.verifier_reward}
+    elif with_verifier:
+        rewards = {"verifier": parts_reward(reward_name.split("+"))}
+    else:
+        rewards = {"reward_model": reward_model}
+    header = (f"seed {profile.seed}, runs in {models.runs_dir(profile.name)}, reward "
+              f"{reward_name or 'reward model'}: SFT gold {sft_gold:.4f}, PPO {ppo_gold:.4f}")
     columns = "| variant | GRPO gold | − SFT | − PPO | KL | train s |"
     if with_verifier:
         sft_parts = evaluation.evaluate(reference, tok, profile.sampling).component_means()
