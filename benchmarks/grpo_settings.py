@@ -54,13 +54,18 @@ def parts_reward(parts: list[str]):
 
 
 def main(argv: list[str]) -> int:
-    reward_name = None
+    reward_name, program_reward = None, None  # None: notebook 03's reward model
     if argv[:1] == ["--reward"]:
-        if len(argv) < 2 or not (argv[1] == "verifier" or set(argv[1].split("+")) <= set(verifier.VERIFIED_PARTS)):
+        reward_name, argv = (argv[1] if len(argv) > 1 else ""), argv[2:]
+        parts = reward_name.split("+")
+        if reward_name == "verifier":
+            program_reward = verifier.verifier_reward
+        elif set(parts) <= set(verifier.VERIFIED_PARTS):
+            program_reward = parts_reward(parts)
+        else:
             raise SystemExit("--reward must be followed by 'verifier' or some of its parts joined by '+' "
                              f"({', '.join(verifier.VERIFIED_PARTS)}); the default is the reward model")
-        reward_name, argv = argv[1], argv[2:]
-    with_verifier = reward_name is not None
+    with_verifier = program_reward is not None
     profile = get_profile()
     variants = [{}] + [parse_variant(a) for a in argv]
     phases = report.read_report(profile.name)["phases"]
@@ -74,12 +79,7 @@ def main(argv: list[str]) -> int:
         result = evaluation.evaluate(model, tok, profile.sampling, prompts=eval_prompts)
         return result.gold_mean, {}
 
-    if reward_name == "verifier":
-        rewards = {"verifier": verifier.verifier_reward}
-    elif with_verifier:
-        rewards = {"verifier": parts_reward(reward_name.split("+"))}
-    else:
-        rewards = {"reward_model": reward_model}
+    rewards = {"verifier": program_reward} if with_verifier else {"reward_model": reward_model}
     header = (f"seed {profile.seed}, runs in {models.runs_dir(profile.name)}, reward "
               f"{reward_name or 'reward model'}: SFT gold {sft_gold:.4f}, PPO {ppo_gold:.4f}")
     columns = "| variant | GRPO gold | − SFT | − PPO | KL | train s |"
