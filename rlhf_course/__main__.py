@@ -70,11 +70,10 @@ def execute_notebook(path: Path, out_path: Path, timeout: int, keep_going: bool 
     nb = nbformat.read(path, as_version=4)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     bar = tqdm(total=len(code_cells), desc=path.stem, unit="cell")
-    # The kernel talks over local sockets, not TCP: nothing to encrypt, and no warning that says there is.
     sockets = tempfile.mkdtemp(prefix="rlhf-kernel-")
     client = NotebookClient(
         nb,
-        config=Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}}),
+        config=Config({"KernelManager": kernel_connection(sockets)}),
         timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},  # the kernel's cwd, as in JupyterLab
@@ -106,6 +105,27 @@ def execute_notebook(path: Path, out_path: Path, timeout: int, keep_going: bool 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out_path)
     return time.perf_counter() - start
+
+
+def has_unix_sockets() -> bool:
+    import socket
+
+    return hasattr(socket, "AF_UNIX") and os.name != "nt"
+
+
+def kernel_connection(sockets: str) -> dict:
+    """How the runner talks to its kernels: `KernelManager` settings.
+
+    Over Unix sockets in the folder `sockets` where the OS has them: nothing leaves the machine, nothing to
+    encrypt. Windows has none, so there the kernel listens on TCP at 127.0.0.1, encrypted with CurveZMQ keys
+    that jupyter_client makes for each kernel (without them ipykernel warns that the kernel's traffic is plain
+    text, which a student reads as a problem).
+    """
+    if has_unix_sockets():
+        return {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}
+    import zmq
+
+    return {"transport": "tcp", "ip": "127.0.0.1", "transport_encryption": "auto" if zmq.has("curve") else "disabled"}
 
 
 def _has_error(cell) -> bool:

@@ -1,20 +1,12 @@
 #!/usr/bin/env bash
-# Sets up the course on a fresh machine: a virtual environment with the pinned requirements, the course
-# package, Jupyter allowed to run as root (as on CI machines), and Debian's chromium for the browser tests.
-# Safe to run again: it only installs what is missing.
+# Linux and macOS: sets up the course, as `python3 scripts/setup.py` does (Windows: `py scripts\setup.py`).
+# Python packages only, into .venv: no root, no system package. `--tests` also looks for a browser for the
+# browser tests (installing Debian's chromium only as root on a machine with apt-get, as on CI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+  echo "setup: '$PYTHON' not found: install Python 3.10 or newer, or set PYTHON=/path/to/python3" >&2
+  exit 1
 fi
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -r requirements.txt
-.venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
-# Jupyter refuses to start as root unless told (tooling notes §5.1); this config lives inside the venv only.
-mkdir -p .venv/etc/jupyter
-echo '{"ServerApp": {"allow_root": true}}' > .venv/etc/jupyter/jupyter_server_config.json
-if [ -f scripts/install_chromium.sh ]; then
-  bash scripts/install_chromium.sh
-fi
-echo "setup done: $(.venv/bin/python -c 'import torch, transformers; print("torch", torch.__version__, "| transformers", transformers.__version__, "| CUDA", torch.cuda.is_available())')"
+exec "$PYTHON" scripts/setup.py "$@"

@@ -5,11 +5,11 @@ executed for the profile (`runs/<profile>/executed/`, written by `python -m rlhf
 nbval in CI), so run this after them. If the same inputs were already built (e.g. by an earlier CI
 step) the site is reused, not rebuilt.
 
-The browser test serves the built site on 127.0.0.1 and opens every page in headless Debian
-chromium (Playwright, never `playwright install`). Every request to another host is blocked and
+The browser test serves the built site on 127.0.0.1 and opens every page in a headless
+Chromium-family browser (Playwright; `tests/browser_finder.py`). Every request to another host is blocked and
 counted as a failure: the site must work without internet. It checks for failed requests, JS
 errors, error outputs, typeset math, rendered widgets and, in chapters 01-07, at least one figure.
-Screenshots go to `runs/<profile>/book-screenshots/`. Skipped only when /usr/bin/chromium is missing.
+Screenshots go to `runs/<profile>/book-screenshots/`. The browser test is skipped only when no browser is found.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "book" / "_build" / "html"
-CHROMIUM = "/usr/bin/chromium"
 CHROME_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -144,9 +143,7 @@ def _screenshot_dir(profile: str) -> Path:
     return folder
 
 
-def test_book_site_in_browser(site, server, capsys):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+def test_book_site_in_browser(site, server, capsys, browser_path):
     from playwright.sync_api import sync_playwright
 
     chapters = [name.replace(".ipynb", ".html") for name in site["chapters"]]
@@ -159,7 +156,7 @@ def test_book_site_in_browser(site, server, capsys):
     start = time.perf_counter()
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROME_ARGS)
+        browser = p.chromium.launch(executable_path=browser_path, headless=True, args=CHROME_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
 
         def offline_only(route):  # the site must not need the internet: block and report other hosts

@@ -17,7 +17,6 @@ import time
 import pytest
 from test_ranking_widget_browser import (
     CHROME_ARGS,
-    CHROMIUM,
     REPO_ROOT,
     TIMEOUT_MS,
     make_ranking_notebook,
@@ -39,10 +38,6 @@ ITEMS = [
 ]
 STUDENT_CELL = "from rlhf_course import classroom\nclassroom.student_widget()\n"
 INSTRUCTOR_CELL = "from rlhf_course import classroom\nclassroom.ClassView()\n"
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium: bash scripts/install_chromium.sh"
-)
 
 
 # RACE: a tab in the background is not laid out (its cells never become "visible") and its timers are slowed,
@@ -82,7 +77,7 @@ def rank_and_submit(page, best: int, saved: int) -> None:
     wait_for_text(page, ".rlhf-status", f"saved #{saved}")
 
 
-def test_two_students_rank_into_one_class_folder_and_the_instructor_sees_them(tmp_path, monkeypatch):
+def test_two_students_rank_into_one_class_folder_and_the_instructor_sees_them(tmp_path, monkeypatch, browser_path):
     from playwright.sync_api import sync_playwright
 
     started = time.monotonic()
@@ -104,7 +99,7 @@ def test_two_students_rank_into_one_class_folder_and_the_instructor_sees_them(tm
     step("jupyterlab up")
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+            browser = playwright.chromium.launch(executable_path=browser_path, headless=True,
                                                  args=CHROME_ARGS + BACKGROUND_TABS_RUN)
             pages = {}
             try:

@@ -1,10 +1,10 @@
-"""The ranking widget in a real browser: JupyterLab + Debian chromium, driven by Playwright.
+"""The ranking widget in a real browser: JupyterLab + a Chromium-family browser, driven by Playwright.
 
 A person's path, clicked in the page: type a name, Start, give each answer of item 1 a place (with a
 tie), Submit, Skip item 2; then the JSONL file must hold one ranking and one skip.
 
-Needs /usr/bin/chromium (`bash scripts/install_chromium.sh`; never `playwright install`) — skipped
-without it. Jupyter runs with throw-away config/runtime/settings folders, `--allow-root` (CI is root),
+Needs a Chromium-family browser (`tests/browser_finder.py` says which it found) — skipped, with the
+reason, without one. Jupyter runs with throw-away config/runtime/settings folders, `--allow-root` (CI is root),
 a random token and port, and no news/update/extension-manager network calls.
 Screenshot: runs/browser/ranking_widget.png. Takes ~15-25 s, bounded by 60 s waits.
 """
@@ -24,7 +24,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO_ROOT / "runs" / "browser" / "ranking_widget.png"
 CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -40,10 +39,6 @@ ITEMS = [
      "answers": ["Tom sat alone in the park and cried.", "Shut up."],
      "checkpoint": "browser-test"},
 ]
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium: bash scripts/install_chromium.sh"
-)
 
 
 def make_ranking_notebook(folder: Path, cell_source: str, name: str = "ranking_widget.ipynb") -> Path:
@@ -144,7 +139,7 @@ def wait_for_status(page, text: str) -> None:
     )
 
 
-def test_rank_and_skip_in_jupyterlab(tmp_path):
+def test_rank_and_skip_in_jupyterlab(tmp_path, browser_path):
     from playwright.sync_api import sync_playwright
 
     started = time.monotonic()
@@ -160,7 +155,7 @@ def test_rank_and_skip_in_jupyterlab(tmp_path):
     step("jupyterlab up")
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROME_ARGS)
+            browser = playwright.chromium.launch(executable_path=browser_path, headless=True, args=CHROME_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(TIMEOUT_MS)
             try:

@@ -100,3 +100,37 @@ def test_running_a_notebook_without_its_input_checkpoint(runs):
     assert "01_base_model" in message
     assert str(runs.resolve() / "tiny" / "checkpoints" / "base") in message
     assert (runs / "tiny" / "executed" / "02_sft.ipynb").exists()
+
+
+def _one_cell_notebook(folder, source):
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source)]
+    path = folder / "00_probe.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_kernels_over_tcp_where_there_are_no_unix_sockets(tmp_path, monkeypatch, capfd):
+    """Windows has no Unix sockets: the runner's kernel then talks TCP on 127.0.0.1, encrypted, so ipykernel
+    does not warn that the traffic is plain text."""
+    import socket
+
+    import nbformat
+
+    from rlhf_course import __main__ as cli
+
+    assert cli.kernel_connection(str(tmp_path))["transport"] == "ipc"  # here: Unix sockets
+    with monkeypatch.context() as patch:  # only for this call: asyncio itself needs AF_UNIX here
+        patch.delattr(socket, "AF_UNIX")
+        settings = cli.kernel_connection(str(tmp_path))
+    assert settings["transport"] == "tcp" and settings["ip"] == "127.0.0.1"
+    assert settings["transport_encryption"] == "auto"
+    monkeypatch.setattr(cli, "has_unix_sockets", lambda: False)
+    path = _one_cell_notebook(tmp_path, "print(6 * 7)")
+    cli.execute_notebook(path, tmp_path / "out" / path.name, timeout=120)
+    executed = nbformat.read(tmp_path / "out" / path.name, as_version=4)
+    assert executed.cells[0].outputs[0]["text"] == "42\n"
+    captured = capfd.readouterr()
+    assert "without encryption" not in captured.err + captured.out
