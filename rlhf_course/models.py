@@ -3,7 +3,9 @@
 A checkpoint is `runs/<profile>/checkpoints/<phase>/`: the model's `save_pretrained` folder (safetensors),
 the tokenizer, and `meta.json` (profile, phase, metrics, wall time, seed). It is written into a temporary
 folder and renamed into place at the end, so a crash mid-save never leaves a folder that looks complete.
-Loading never unpickles anything: weights come from safetensors only, and no remote code runs.
+Loading never unpickles anything: weights come from safetensors only, and no remote code runs. It also
+refuses a file that lacks a tensor the model needs (transformers would fill it with random numbers and only
+print a note), and turns every broken file into one `CheckpointError` naming the folder and what to run.
 
 Bring your own model: with `RLHF_BASE_MODEL=<hub id or folder>` the `base` checkpoint is that causal LM and
 its tokenizer instead of notebook 01's (`import_base_model`, on the first load), in a runs folder of its own.
@@ -20,6 +22,7 @@ import time
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from transformers import (
     AutoModelForCausalLM,
     AutoModelForSequenceClassification,
@@ -41,10 +44,21 @@ PHASE_NOTEBOOKS = {
     "dpo": "06_dpo",
 }
 META_FILE = "meta.json"
+SAFETENSORS_INDEX = "model.safetensors.index.json"  # a sharded checkpoint's list of its weight files
+
+# What a broken folder raises while transformers reads it: SafetensorError (a truncated or empty file, a huge
+# header), ValueError (bad JSON, invalid UTF-8, no config.json), RecursionError (deeply nested JSON, a
+# RuntimeError), RuntimeError (tensors transformers cannot place), OSError (a file missing or unreadable), and
+# Type/Attribute/KeyError (JSON of the wrong shape, e.g. a list where an object belongs).
+UNREADABLE = (OSError, ValueError, RuntimeError, TypeError, AttributeError, KeyError, SafetensorError)
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint that is missing, incomplete or unreadable, with what to run to make it."""
+
+
+class _WeightsError(ValueError):
+    """What `load_weights` found wrong with a folder's weight files: a sentence, shown without its type name."""
 
 
 def repo_root() -> Path:
@@ -120,7 +134,7 @@ def save_checkpoint(
         **(extra or {}),
     }
     # meta.json is written last: a folder without it was never finished.
-    (staging / META_FILE).write_text(json.dumps(meta, indent=2))
+    (staging / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     old = final.with_name(f".{phase}.old")
     if final.exists():
         shutil.rmtree(old, ignore_errors=True)
@@ -130,22 +144,35 @@ def save_checkpoint(
     return final
 
 
+def how_to_make(phase: str, profile_name: str) -> str:
+    """What to run to (re)write checkpoint `phase`: the end of every `CheckpointError` about it."""
+    notebook = PHASE_NOTEBOOKS.get(phase, "the notebook that makes it")
+    how = f"run notebooks/{notebook}.ipynb first, or `python -m rlhf_course run --profile {profile_name}"
+    return how + (f" --until {notebook[:2]}`" if phase in PHASE_NOTEBOOKS else "`")
+
+
+def describe(error: BaseException) -> str:
+    """An exception in one short line for an error message: its type and the first line of what it says
+    (ours, about the tensors, whole: `some` keeps it short)."""
+    if isinstance(error, _WeightsError):
+        return str(error)
+    return f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:300]}"
+
+
 def read_meta(phase: str, profile_name: str) -> dict:
     """`meta.json` of a checkpoint; `CheckpointError` naming what to run when it is missing or corrupt."""
     folder = checkpoint_dir(phase, profile_name)
-    notebook = PHASE_NOTEBOOKS.get(phase, "the notebook that makes it")
-    how = f"run notebooks/{notebook}.ipynb first, or `python -m rlhf_course run --profile {profile_name}"
-    how += f" --until {notebook[:2]}`" if phase in PHASE_NOTEBOOKS else "`"
+    how = how_to_make(phase, profile_name)
     if not folder.is_dir():
         raise CheckpointError(f"No '{phase}' checkpoint for profile '{profile_name}' at {folder}: {how}.")
     meta_path = folder / META_FILE
     if not meta_path.is_file():
         raise CheckpointError(f"The '{phase}' checkpoint at {folder} is incomplete (no {META_FILE}): {how}.")
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if not isinstance(meta, dict) or meta.get("phase") != phase:
             raise ValueError(f"it does not describe phase '{phase}'")
-    except ValueError as error:
+    except (OSError, ValueError, RecursionError) as error:  # RecursionError: JSON nested thousands deep
         raise CheckpointError(f"Corrupt {meta_path} ({error}): {how} to write it again.") from None
     return meta
 
@@ -163,10 +190,72 @@ def load_checkpoint(
         import_base_model(source, get_profile(profile_name))
     meta = read_meta(phase, profile_name)
     folder = checkpoint_dir(phase, profile_name)
-    model = model_class.from_pretrained(folder, use_safetensors=True, trust_remote_code=False)
-    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+    try:
+        model = load_weights(folder, model_class)
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+    except UNREADABLE as error:
+        raise CheckpointError(f"The '{phase}' checkpoint at {folder} cannot be loaded ({describe(error)}): "
+                              f"{how_to_make(phase, profile_name)} to write it again.") from None
     model.to(device or get_device()).eval()
     return model, tokenizer, meta
+
+
+def load_weights(source: str | Path, model_class: type = AutoModelForCausalLM) -> PreTrainedModel:
+    """`model_class.from_pretrained(source)` that accepts only safetensors holding exactly the model's tensors.
+
+    transformers, left alone, fills a tensor missing from the file with random numbers and only prints a note.
+    Here every tensor the model needs must be in the file, with its shape, and nothing else; tied weights (the
+    output layer sharing the embedding's) are not counted as missing, as transformers reports. Raises one of
+    `UNREADABLE` (`_WeightsError` for a mismatch) without naming the folder: the caller says which and why.
+    """
+    if Path(source).is_dir():
+        refuse_pickled_shards(Path(source))
+    model, info = model_class.from_pretrained(
+        source, use_safetensors=True, trust_remote_code=False, output_loading_info=True,
+        ignore_mismatched_sizes=True,  # so that transformers reports which tensors; they are refused just below
+    )
+    problems = tensor_problems(info)
+    if problems:
+        raise _WeightsError("; ".join(problems))
+    return model
+
+
+def refuse_pickled_shards(folder: Path) -> None:
+    """A sharded checkpoint's index names its weight files, and transformers hands any `.bin` named there to
+    `torch.load` (which unpickles) even with `use_safetensors=True`: accept only safetensors files in `folder`."""
+    index_path = folder / SAFETENSORS_INDEX
+    if not index_path.is_file():
+        return
+    index = json.loads(index_path.read_text(encoding="utf-8"))
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict):
+        raise _WeightsError(f"{SAFETENSORS_INDEX} has no weight_map object")
+    others = {str(name) for name in weight_map.values()
+              if not (isinstance(name, str) and name.endswith(".safetensors") and Path(name).name == name)}
+    if others:
+        raise _WeightsError(f"{SAFETENSORS_INDEX} names weight files that are not safetensors files in its "
+                            f"folder, and the course never unpickles weights: {some(others)}")
+
+
+def tensor_problems(info: dict) -> list[str]:
+    """What transformers' loading report (`output_loading_info=True`) says is wrong with the file's tensors."""
+    problems = []
+    if info["missing_keys"]:
+        problems.append(f"the weights lack tensors the model needs: {some(info['missing_keys'])}")
+    if info["unexpected_keys"]:
+        problems.append(f"the weights hold tensors the model does not have: {some(info['unexpected_keys'])}")
+    if info["mismatched_keys"]:
+        shapes = [f"{key} {tuple(in_file)} in the file, {tuple(in_model)} in the model"
+                  for key, in_file, in_model in sorted(info["mismatched_keys"])]
+        problems.append(f"tensors of the wrong shape: {some(shapes)}")
+    return problems
+
+
+def some(names, shown: int = 5) -> str:
+    """A few names of a set, sorted, and how many more: an error message stays one readable line."""
+    names = sorted(names)
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def load_reward_model(profile_name: str, device: torch.device | str | None = None):
@@ -212,13 +301,13 @@ def import_base_model(source: str, profile: Profile) -> Path:
     (`prepare_tokenizer`, embeddings grown to any added tokens) and save them as the `base` checkpoint."""
     start = time.perf_counter()
     try:
-        model = AutoModelForCausalLM.from_pretrained(source, use_safetensors=True, trust_remote_code=False)
+        model = load_weights(source, AutoModelForCausalLM)
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
-    except (OSError, ValueError) as error:
+    except UNREADABLE as error:
         raise CheckpointError(
             f"RLHF_BASE_MODEL={source!r} could not be loaded as a causal LM with safetensors weights and a "
-            f"tokenizer ({type(error).__name__}: {str(error).splitlines()[0][:300]}). Offline, give a local folder "
-            "written by save_pretrained; unset RLHF_BASE_MODEL for the course's own base model") from None
+            f"tokenizer ({describe(error)}). Offline, give a local folder written by save_pretrained; unset "
+            "RLHF_BASE_MODEL for the course's own base model") from None
     added = prepare_tokenizer(tokenizer)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         # new rows start at the mean of the old embeddings (Hewitt 2021), a quiet choice, not a problem to report
