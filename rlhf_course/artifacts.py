@@ -28,7 +28,7 @@ def artifacts_dir(profile_name: str) -> Path:
 def _save(profile_name: str, name: str, value) -> Path:
     path = artifacts_dir(profile_name) / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value))
+    path.write_text(json.dumps(value), encoding="utf-8")
     return path
 
 
@@ -38,7 +38,7 @@ def _load(profile_name: str, name: str, made_by: str):
         raise models.CheckpointError(
             f"No {name} at {path}: run notebooks/{made_by}.ipynb first, or "
             f"`python -m rlhf_course run --profile {profile_name} --until {made_by[:2]}`.")
-    return json.loads(path.read_text())
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def save_candidates(profile_name: str, items: list[dict]) -> Path:

@@ -47,7 +47,7 @@ def experiment_inputs(profile_name: str, settings: dict | None = None) -> dict:
 def _fresh(path: Path, profile_name: str, settings: dict | None = None) -> dict | None:
     """The JSON at `path` if it was computed from the current `sft` checkpoint, artifacts and settings."""
     if path.exists():
-        result = json.loads(path.read_text())
+        result = json.loads(path.read_text(encoding="utf-8"))
         if result.get("inputs") == experiment_inputs(profile_name, settings):
             return result
     return None
@@ -73,7 +73,7 @@ def cached(profile_name: str, name: str, compute, recompute: bool = False, setti
     result["wall_s"] = round(time.perf_counter() - start, 1)
     result["inputs"] = experiment_inputs(profile_name, settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1))
+    path.write_text(json.dumps(result, indent=1), encoding="utf-8")
     print(f"{name}: computed in {result['wall_s']} s, saved to {path}")
     return result
 

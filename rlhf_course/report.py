@@ -21,7 +21,7 @@ def read_report(profile_name: str) -> dict:
     if not path.exists():
         return {"profile": profile_name, "phases": {}}
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except ValueError as error:
         raise ValueError(f"{path} is not valid JSON ({error}); delete it and re-run the notebooks") from None
 
@@ -39,7 +39,7 @@ def _write(profile_name: str, report: dict) -> None:
     report["seed"] = course_seed()
     path = report_path(profile_name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False, suffix=".tmp") as tmp:
         json.dump(report, tmp, indent=2)
     os.replace(tmp.name, path)
 

@@ -559,7 +559,7 @@ HAND_WRITTEN_DEMONSTRATIONS = Path(__file__).resolve().parents[1] / "data" / "de
 def load_hand_written_demonstrations(path: Path = HAND_WRITTEN_DEMONSTRATIONS) -> list[dict]:
     """The course team's hand-written demonstrations `{"prompt", "response", "flaws", "author"}`."""
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if line.strip():
             try:
                 rows.append(json.loads(line))
