@@ -37,7 +37,8 @@ class Session:
 
 
 def start(notebook: str, seed: int | None = None) -> Session:
-    """Set up a notebook: offline Hugging Face, seeds, and a printout of profile, seed, device and expected time.
+    """Set up a notebook: offline Hugging Face, seeds, and a printout of profile, seed, device, the number format
+    training computes in, and the expected time.
 
     `seed` overrides `RLHF_SEED` for this kernel (and for the checkpoints' folder, `runs/<profile>-seed<N>`)."""
     # A stray Hub call fails in a second instead of hanging for a minute on machines without internet.
@@ -61,6 +62,10 @@ def start(notebook: str, seed: int | None = None) -> Session:
     print(f"  profile : {profile.name} ({profile.description})  — set RLHF_PROFILE to change")
     print(f"  seed    : {profile.seed}  — set RLHF_SEED (or `run --seed N`) for another run of the same experiment")
     print(f"  device  : {device.type} ({where}); torch {torch.__version__}, Python {platform.python_version()}")
+    from .precision import training_precision  # here, like torch: `course` itself stays light to import
+
+    numbers = training_precision(device)
+    print(f"  numbers : {numbers.name} ({numbers.reason})  — set RLHF_PRECISION to change")
     if minutes is not None:
         print(f"  expected: about {minutes:g} min on this profile's reference machine")
     return Session(notebook, profile, device, time.perf_counter())

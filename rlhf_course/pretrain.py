@@ -15,7 +15,8 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .config import PretrainConfig
-from .training import check_finite, cosine_lr, make_optimizer, set_lr
+from .precision import training_precision
+from .training import backward_and_step, check_finite, cosine_lr, make_optimizer, set_lr
 
 
 def tokenize_corpus(tokenizer: PreTrainedTokenizerBase, texts: Iterable[str]) -> torch.Tensor:
@@ -72,6 +73,8 @@ def pretrain(
     device = model.device
     generator = torch.Generator().manual_seed(seed)
     optimizer = make_optimizer(model.parameters(), config.lr, config.weight_decay)
+    precision = training_precision(device)  # bfloat16 or float16 autocast on a GPU, float32 on a CPU
+    scaler = precision.grad_scaler()  # float16 only: scales the loss so small gradients do not vanish
     history = []
     model.train()
     # A small model is many small kernels; torch.compile fuses them (on a GPU: 2.2x the tokens/s, see
@@ -82,7 +85,7 @@ def pretrain(
         lr = cosine_lr(step, config.steps, config.warmup_steps, config.lr)
         set_lr(optimizer, lr)
         batch = random_blocks(train_stream, config.batch_size, config.block_size, generator).to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with precision.autocast():
             try:
                 logits = forward(input_ids=batch).logits
             except Exception as error:  # a compiler failure must not cost the run: train eagerly instead
@@ -91,12 +94,9 @@ def pretrain(
                 print(f"torch.compile failed ({type(error).__name__}: {error}); training without it")
                 forward = model
                 logits = forward(input_ids=batch).logits
-        loss = loss_fn(logits, batch)
+        loss = loss_fn(logits.float(), batch)  # the loss in float32 under any autocast
         check_finite(loss, "the pretraining loss", step)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        backward_and_step(loss, optimizer, scaler, model.parameters())
         record = {"step": step, "loss": loss.item(), "lr": lr, "elapsed_s": time.perf_counter() - start}
         history.append(record)
         if on_step:

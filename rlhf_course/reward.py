@@ -28,7 +28,8 @@ from . import world
 from .config import RewardConfig
 from .sampling import position_ids_from_mask
 from .tokenizer import chat_text
-from .training import check_finite, cosine_lr, make_optimizer, set_lr, shuffled_batches
+from .precision import training_precision
+from .training import backward_and_step, check_finite, cosine_lr, make_optimizer, set_lr, shuffled_batches
 
 
 def bradley_terry_loss(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor) -> torch.Tensor:
@@ -157,6 +158,8 @@ def train_reward_model(
     optimizer = make_optimizer(backbone, config.lr)
     optimizer.add_param_group({"params": head, "lr": config.lr * config.head_lr_scale,
                                "lr_scale": config.head_lr_scale})  # 2. a faster head
+    precision = training_precision(device)  # bfloat16 or float16 autocast on a GPU, float32 on a CPU
+    scaler = precision.grad_scaler()  # float16 only: scales the loss so small gradients do not vanish
     # 4. All pairs from one ranking go into the same batch, and each distinct answer is scored once: a ranking
     # of K answers gives K(K-1)/2 pairs from K forward passes instead of K(K-1) (InstructGPT, §3.5).
     total_steps, batches = ranking_batches(pairs, config.batch_size, config.epochs, seed)
@@ -167,15 +170,13 @@ def train_reward_model(
         texts, chosen_index, rejected_index = distinct_answers(batch)
         ids, mask = encode_pairs(tokenizer, [p for p, _ in texts], [a for _, a in texts], config.max_len)
         set_lr(optimizer, lr := cosine_lr(step, total_steps, config.warmup_steps, config.lr))
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with precision.autocast():
             rewards = reward_scores(model, ids.to(device), mask.to(device))  # (distinct answers,)
+        rewards = rewards.float()  # the loss in float32, whatever the forward pass ran in
         chosen, rejected = rewards[chosen_index], rewards[rejected_index]  # (pairs,)
         loss = loss_fn(chosen, rejected)
         check_finite(loss, "the reward-model loss", step)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        backward_and_step(loss, optimizer, scaler, model.parameters())
         record = {"step": step, "loss": loss.item(), "accuracy": (chosen > rejected).float().mean().item(),
                   "pairs": len(batch), "lr": lr, "elapsed_s": time.perf_counter() - start}
         history.append(record)

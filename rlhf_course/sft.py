@@ -18,7 +18,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from . import world
 from .config import SFTConfig, WorldConfig
 from .tokenizer import chat_prompt, chat_text
-from .training import check_finite, cosine_lr, make_optimizer, set_lr, shuffled_batches
+from .precision import training_precision
+from .training import backward_and_step, check_finite, cosine_lr, make_optimizer, set_lr, shuffled_batches
 
 IGNORE_INDEX = -100  # label of a token that carries no loss (PyTorch's cross-entropy default)
 
@@ -109,6 +110,8 @@ def train_sft(
     steps_per_epoch = math.ceil(len(rows) / config.batch_size)
     total_steps = max(1, round(config.epochs * steps_per_epoch))
     optimizer = make_optimizer(model.parameters(), config.lr, config.weight_decay)
+    precision = training_precision(device)  # bfloat16 or float16 autocast on a GPU, float32 on a CPU
+    scaler = precision.grad_scaler()  # float16 only: scales the loss so small gradients do not vanish
     batches = shuffled_batches(len(rows), config.batch_size, total_steps, seed)
     history = []
     model.train()
@@ -118,14 +121,11 @@ def train_sft(
         batch = {k: v.to(device) for k, v in collate(batch_rows, pad_token_id).items()}
         lr = cosine_lr(step, total_steps, config.warmup_steps, config.lr)
         set_lr(optimizer, lr)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with precision.autocast():
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        loss = loss_fn(logits, batch["labels"])
+        loss = loss_fn(logits.float(), batch["labels"])  # the loss in float32 under any autocast
         check_finite(loss, "the SFT loss", step)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        backward_and_step(loss, optimizer, scaler, model.parameters())
         record = {"step": step, "loss": loss.item(), "lr": lr, "elapsed_s": time.perf_counter() - start}
         history.append(record)
         if on_step:

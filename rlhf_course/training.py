@@ -1,4 +1,5 @@
-"""Pieces every training loop shares: the optimiser, the learning-rate schedule, a finite-loss check."""
+"""Pieces every training loop shares: the optimiser, the learning-rate schedule, one optimiser step in any
+precision, a finite-loss check."""
 
 from __future__ import annotations
 
@@ -29,6 +30,22 @@ def make_optimizer(
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr * group.get("lr_scale", 1.0)
+
+
+def backward_and_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                      parameters, max_grad_norm: float = 1.0) -> None:
+    """One optimiser step from `loss`, with gradient clipping, in any precision.
+
+    With float16 the loss is scaled before `backward()`, and the gradients unscaled before clipping, so that
+    the clipping threshold means the same as in float32; `scaler.step` skips the step if a gradient overflowed.
+    A disabled scaler makes this exactly `backward(); clip; step()`.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    torch.nn.utils.clip_grad_norm_(parameters, max_grad_norm)
+    scaler.step(optimizer)
+    scaler.update()
 
 
 class NonFiniteLossError(FloatingPointError):
