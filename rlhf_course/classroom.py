@@ -33,11 +33,13 @@ correction; α also takes any number of raters, each rating only some units.
 from __future__ import annotations
 
 import difflib
+import errno
 import html
 import json
 import math
 import os
 import random
+import stat
 import statistics
 import threading
 import time
@@ -64,6 +66,7 @@ from .preference_store import (
     read_preference_file,
     validate_annotator_name,
     validate_item,
+    validate_text,
 )
 from .rankings import Ranking, preference_labels, ranking_to_pairs
 from .widgets import RankingWidget
@@ -72,6 +75,16 @@ from .world import gold_score
 CLASS_DIR_VARIABLE = "RLHF_CLASS_DIR"
 ASSIGNMENT_FILE = "assignment.json"
 ASSIGNMENT_FORMAT = "rlhf-course class assignment"
+ASSIGNMENT_MAX_BYTES = 50_000_000  # 30 students × 25 items of 4 answers take about 1 MB; far more is a wrong file
+ASSIGNMENT_DEPTH = 4  # objects and lists inside each other: the assignment → "items" → an item → its "answers"
+ASSIGNMENT_MAX_DEPTH = 16  # deeper is refused before anything else looks at it
+REWRITE = "the instructor should write the assignment again with classroom.write_assignment(..., replace=True)"
+
+# Opening a file of the class folder: never through a symbolic link (O_NOFOLLOW where the OS has it), never
+# waiting (O_NONBLOCK: opening a FIFO waits for a writer), never into a file that is already there (O_EXCL).
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | _CLOEXEC
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | _CLOEXEC
 
 
 class ClassroomError(ValueError):
@@ -94,6 +107,120 @@ def class_folder(class_dir: str | Path | None = None) -> Path:
     return Path(value).expanduser()
 
 
+def not_plain_because(info: os.stat_result) -> str | None:
+    """Why a name of the class folder (its `os.lstat`) is not a plain file of the folder; None when it is one.
+
+    Everyone in the class can write to the folder, so a name in it may lead elsewhere: a symbolic link to any
+    file, a hard link (a second name of a file that lives outside the folder), a FIFO that blocks whoever
+    opens it, a device that never ends. The class reads and writes only plain files with one name.
+    """
+    mode = info.st_mode
+    if stat.S_ISLNK(mode):
+        return "a symbolic link, which could lead to any file outside the class folder"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe), which would block whoever opens it"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if not stat.S_ISREG(mode):
+        return "not a plain file"
+    if info.st_nlink > 1:
+        return (f"a hard link (one file with {info.st_nlink} names), which could be a file from outside the "
+                "class folder")
+    return None
+
+
+def _read_plain_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of `path` if it is a plain file of the class folder (`not_plain_because`) of at most
+    `max_bytes`; else a `ClassroomError` saying what it is (`FileNotFoundError` when there is none).
+
+    `lstat` looks at the name without following it; the open refuses a link and never waits; `fstat` checks
+    that the file opened is the one looked at, in case another was put in its place in between.
+    """
+    info = os.lstat(path)
+    reason = not_plain_because(info)
+    if reason:
+        raise ClassroomError(f"{path} is {reason}, not a plain file")
+    if info.st_size > max_bytes:
+        raise ClassroomError(f"{path} is {info.st_size / 1e6:.1f} MB, more than the {max_bytes / 1e6:g} MB it may be")
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.EMLINK):  # O_NOFOLLOW met a link put there after the lstat
+            raise ClassroomError(f"{path} changed while it was opened: it is now a symbolic link") from None
+        raise
+    try:
+        opened = os.fstat(fd)
+        if (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino) or not_plain_because(opened):
+            raise ClassroomError(f"{path} changed while it was opened: another file was put in its place")
+        with open(fd, "rb", closefd=False) as file:
+            data = file.read(max_bytes + 1)
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise ClassroomError(f"{path} grew past the {max_bytes / 1e6:g} MB it may be while it was read")
+    return data
+
+
+def check_student_file(path: Path) -> None:
+    """A `ClassroomError` when a student's rankings file exists but is not a plain file of the class folder
+    (`not_plain_because`). The student's widget calls it before reading the file and before every write, so a
+    link planted under a student's name never receives their rankings. No file yet is fine."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise ClassroomError(f"cannot look at {path}: {error.strerror or error}") from None
+    reason = not_plain_because(info)
+    if reason:
+        raise ClassroomError(f"{path} is {reason}, not a plain file: nothing was written to it. Ask the instructor "
+                             "to move it out of the class folder, then try again")
+
+
+def _write_new_file(folder: Path, name: str, data: bytes) -> Path:
+    """A new file `.<name>.<random>.tmp` in `folder` holding `data`, fsynced. Made with O_EXCL and O_NOFOLLOW:
+    never a file someone else put there, nor one a link leads to."""
+    temporary = folder / f".{name}.{uuid.uuid4().hex}.tmp"
+    fd = os.open(temporary, _CREATE_FLAGS, 0o644)
+    try:
+        with open(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename whatever `path` is (a file; a link, FIFO or folder someone put there) to
+    `<name>.replaced-<time>` beside it: renamed, never opened or copied, so nothing behind a link is read,
+    nothing is written through one, and nothing is lost. Returns the new name."""
+    stamp = f"{datetime.now():%Y%m%d-%H%M%S-%f}"
+    aside, number = path.with_name(f"{path.name}.replaced-{stamp}"), 1
+    while os.path.lexists(aside):
+        aside, number = path.with_name(f"{path.name}.replaced-{stamp}-{number}"), number + 1
+    os.rename(path, aside)
+    return aside
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync `folder`, so that a rename in it survives a crash; skipped where a folder cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 # --------------------------------------------------------------------------------------------------
 # The assignment: who ranks which items
 # --------------------------------------------------------------------------------------------------
@@ -106,21 +233,41 @@ def items_needed(n_students: int, rankings_each: int, everyone_ranks: int, rater
     return everyone_ranks + math.ceil(n_students * (rankings_each - everyone_ranks) / raters_per_item)
 
 
-def _check_students(students: Sequence[str]) -> list[str]:
-    """The students' names if each can be a file name and no two would be one file; else a `ClassroomError`."""
-    try:
-        names = [validate_annotator_name(name) for name in students]
-    except ValueError as error:
-        raise ClassroomError(f"in the list of students: {error}") from None
-    seen: dict[str, str] = {}
-    for name in names:
+def _check_students(students: Sequence[str], where: str = "in the list of students") -> list[str]:
+    """The students' names as the store writes them (`validate_annotator_name`, which may normalise a name:
+    "ana " is ana, whose file is ana.jsonl), if each can be a file name and no two would be one file; else a
+    `ClassroomError`. A name the assignment spelled otherwise than the store could never Start."""
+    names: list[str] = []
+    seen: dict[str, tuple[str, str]] = {}  # casefolded name → (as given, as the store writes it)
+    for given in students:
+        try:
+            name = validate_annotator_name(given)
+        except ValueError as error:
+            raise ClassroomError(f"{where}: {error}") from None
         if name.casefold() in seen:
-            other = seen[name.casefold()]
-            raise ClassroomError(f"student {name!r} is listed twice" if other == name else
-                                 f"students {other!r} and {name!r} differ only in case: on many shared drives "
-                                 "they would be one file; tell them apart another way")
-        seen[name.casefold()] = name
+            raise ClassroomError(f"{where}: {_one_file_message(*seen[name.casefold()], given, name)}")
+        seen[name.casefold()] = (given, name)
+        names.append(name)
     return names
+
+
+def _one_file_message(first_given: str, first: str, given: str, name: str) -> str:
+    """Why two names of a list would be one student's file."""
+    if first_given == given:
+        return f"student {given!r} is listed twice"
+    if first == name:
+        return f"students {first_given!r} and {given!r} are one name to the store ({name!r}): list each student once"
+    return (f"students {first!r} and {name!r} differ only in case: on many shared drives they would be one file; "
+            "tell them apart another way")
+
+
+def _check_checkpoint(checkpoint: object) -> str:
+    """The checkpoint if it is a name (a string; "" when unknown); else a `ValueError`. The store refuses a
+    ranking without one, so a bad checkpoint would fail every Submit of the item."""
+    if not isinstance(checkpoint, str):
+        raise ValueError(f"\"checkpoint\" must be a string naming the checkpoint that wrote the answers (such as "
+                         f"\"sft\"), not {checkpoint!r:.60}")
+    return checkpoint
 
 
 def make_assignment(items: list[dict], students: Sequence[str], rankings_each: int = 25, everyone_ranks: int = 5,
@@ -155,6 +302,7 @@ def make_assignment(items: list[dict], students: Sequence[str], rankings_each: i
             if not isinstance(item, dict):
                 raise ValueError(f"an item is a dict {{'prompt', 'answers', 'checkpoint'}}, not {type(item).__name__}")
             validate_item(item.get("prompt"), item.get("answers"))
+            checkpoint = _check_checkpoint(item.get("checkpoint", ""))
         except ValueError as error:
             raise ClassroomError(f"item {number}: {error}") from None
         key = item_key(item["prompt"], item["answers"])
@@ -162,7 +310,7 @@ def make_assignment(items: list[dict], students: Sequence[str], rankings_each: i
             raise ClassroomError(f"item {number} repeats item {keys[key]} (same prompt, same answers)")
         keys[key] = number
         chosen.append({"id": f"item-{number:04d}", "prompt": item["prompt"], "answers": list(item["answers"]),
-                       "checkpoint": item.get("checkpoint", "")})
+                       "checkpoint": checkpoint})
     everyone = [item["id"] for item in chosen[:everyone_ranks]]
     shares = {name: list(everyone) for name in names}  # the shared items first: agreement is there early
     rng = random.Random(f"class-assignment-{seed}")
@@ -175,34 +323,126 @@ def make_assignment(items: list[dict], students: Sequence[str], rankings_each: i
 
 
 def validate_assignment(assignment: object) -> dict:
-    """The assignment if it is well formed; otherwise a `ClassroomError` saying what is wrong in it."""
+    """The assignment checked all the way down, its students' names as the store writes them; otherwise a
+    `ClassroomError` naming the setting that is wrong.
+
+    Students' notebooks rely on every part (an id that is not a string, a checkpoint that is not a name, a
+    name the store spells otherwise each fail later, at every Start or Submit), so each is checked here. The
+    checks take time linear in the assignment's size (sets, not list scans): they run at every Start and
+    every refresh of the instructor's view.
+    """
+    _check_json(assignment)
     if not isinstance(assignment, dict) or assignment.get("format") != ASSIGNMENT_FORMAT:
         raise ClassroomError(f"not a class assignment (no \"format\": \"{ASSIGNMENT_FORMAT}\")")
-    items, students = assignment.get("items"), assignment.get("students")
+    items = _check_items(assignment.get("items"))
+    ids = {item["id"] for item in items}
+    checked = dict(assignment, items=items, students=_check_shares(assignment.get("students"), ids))
+    if "everyone" in assignment:
+        checked["everyone"] = _check_share(assignment["everyone"], ids, '"everyone" (the items all students rank)',
+                                           may_be_empty=True)
+    return checked
+
+
+def _check_json(value: object) -> None:
+    """A `ClassroomError` unless `value` is what JSON holds (objects with string keys, lists, strings, numbers,
+    true, false, null), nested at most `ASSIGNMENT_MAX_DEPTH` deep, all its text valid (`validate_text`).
+
+    It walks with a list, not by recursion, so an assignment nested 100,000 deep is refused with a message
+    rather than ending in a RecursionError; and nothing later prints a value nested deeper than this.
+    """
+    stack: list[tuple[object, int, str]] = [(value, 1, "the assignment")]  # (value, depth, top-level setting)
+    while stack:
+        value, depth, setting = stack.pop()
+        if isinstance(value, str):
+            _check_text(value, setting)
+            continue
+        if value is None or isinstance(value, (bool, int, float)):
+            continue
+        if not isinstance(value, (dict, list, tuple)):
+            raise ClassroomError(f"{setting} holds a {type(value).__name__}, which JSON cannot store")
+        if depth > ASSIGNMENT_MAX_DEPTH:
+            raise ClassroomError(f"{setting} is nested more than {ASSIGNMENT_MAX_DEPTH} levels deep (an assignment "
+                                 f"is {ASSIGNMENT_DEPTH} levels deep)")
+        if isinstance(value, dict):
+            for key in value:
+                if not isinstance(key, str):
+                    raise ClassroomError(f"{setting} has the key {key!r:.60}: JSON keys are strings")
+                _check_text(key, setting)
+            children = [(child, f'"{key}"' if depth == 1 else setting) for key, child in value.items()]
+        else:
+            children = [(child, setting) for child in value]
+        stack.extend((child, depth + 1, where) for child, where in children)
+
+
+def _check_text(text: str, setting: str) -> None:
+    """`validate_text` as a `ClassroomError` naming the setting the text is in."""
+    try:
+        validate_text(text, "a string")
+    except ValueError as error:
+        raise ClassroomError(f"in {setting}: {error}") from None
+
+
+def _check_items(items: object) -> list[dict]:
+    """The items, each checked (`_check_item`), no two with one id or one content; else a `ClassroomError`."""
     if not isinstance(items, list) or not items:
-        raise ClassroomError("\"items\" must be a non-empty list of {\"id\", \"prompt\", \"answers\"}")
-    ids = set()
+        raise ClassroomError('"items" must be a non-empty list of {"id", "prompt", "answers", "checkpoint"}')
+    number_of_id: dict[str, int] = {}
+    number_of_key: dict[str, int] = {}
+    checked = []
     for number, item in enumerate(items):
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or item["id"] in ids:
-            raise ClassroomError(f"item {number} has no \"id\" of its own")
-        try:
-            validate_item(item.get("prompt"), item.get("answers"))
-        except ValueError as error:
-            raise ClassroomError(f"item {number} ({item['id']}): {error}") from None
-        ids.add(item["id"])
+        item = _check_item(number, item)
+        if item["id"] in number_of_id:
+            raise ClassroomError(f"item {number} has the \"id\" {item['id']!r:.80} of item "
+                                 f"{number_of_id[item['id']]}: each item needs its own")
+        key = item_key(item["prompt"], item["answers"])
+        if key in number_of_key:  # one student's two rankings of it would look like one ranking submitted twice
+            raise ClassroomError(f"item {number} ({item['id']!r:.80}) repeats item {number_of_key[key]} (same "
+                                 "prompt, same answers)")
+        number_of_id[item["id"]], number_of_key[key] = number, number
+        checked.append(item)
+    return checked
+
+
+def _check_item(number: int, item: object) -> dict:
+    """Item `number` of "items" with its "checkpoint" ("" when it has none), if its id, prompt, answers and
+    checkpoint are what the store writes; else a `ClassroomError` naming the item and the setting."""
+    if not isinstance(item, dict):
+        raise ClassroomError(f"item {number} of \"items\" must be an object {{\"id\", \"prompt\", \"answers\", "
+                             f"\"checkpoint\"}}, not {type(item).__name__}")
+    item_id = item.get("id")
+    if not isinstance(item_id, str) or not item_id.strip():
+        raise ClassroomError(f"item {number} of \"items\" has no \"id\" (a non-empty string): {item_id!r:.60}")
+    try:
+        validate_item(item.get("prompt"), item.get("answers"))
+        checkpoint = _check_checkpoint(item.get("checkpoint", ""))
+    except ValueError as error:
+        raise ClassroomError(f"item {number} ({item_id!r:.80}): {error}") from None
+    return dict(item, answers=list(item["answers"]), checkpoint=checkpoint)
+
+
+def _check_shares(students: object, ids: set[str]) -> dict[str, list[str]]:
+    """Each student's share (`_check_share`), keyed by their name as the store writes it; else a `ClassroomError`."""
     if not isinstance(students, dict) or not students:
-        raise ClassroomError("\"students\" must map each student's name to the ids of their items")
-    _check_students(list(students))
-    for name, share in students.items():
-        if not isinstance(share, list) or not share:
-            raise ClassroomError(f"student {name!r} has no list of item ids")
-        unknown = [item_id for item_id in share if item_id not in ids]
-        if unknown:
-            raise ClassroomError(f"student {name!r} is given item {unknown[0]!r}, which is not in \"items\"")
-        twice = [item_id for item_id in set(share) if share.count(item_id) > 1]
-        if twice:
-            raise ClassroomError(f"student {name!r} is given item {twice[0]!r} twice")
-    return assignment
+        raise ClassroomError('"students" must map each student\'s name to the ids of their items')
+    names = _check_students(list(students), where='in "students"')
+    return {name: _check_share(share, ids, f"student {name!r}") for name, share in zip(names, students.values())}
+
+
+def _check_share(share: object, ids: set[str], whose: str, may_be_empty: bool = False) -> list[str]:
+    """`share` if it is a list of ids of `ids`, none twice; else a `ClassroomError` saying `whose` it is.
+    One pass with a set: a share of 10,000 ids takes milliseconds, not seconds."""
+    if not isinstance(share, list) or not (share or may_be_empty):
+        raise ClassroomError(f"{whose} has no list of item ids")
+    seen: set[str] = set()
+    for item_id in share:
+        if not isinstance(item_id, str):
+            raise ClassroomError(f"{whose} is given {item_id!r:.60}, which is not an item id (a string)")
+        if item_id not in ids:
+            raise ClassroomError(f"{whose} is given item {item_id!r:.80}, which is not in \"items\"")
+        if item_id in seen:
+            raise ClassroomError(f"{whose} is given item {item_id!r:.80} twice")
+        seen.add(item_id)
+    return list(share)
 
 
 def assignment_path(class_dir: str | Path | None = None) -> Path:
@@ -210,51 +450,86 @@ def assignment_path(class_dir: str | Path | None = None) -> Path:
 
 
 def write_assignment(class_dir: str | Path | None, assignment: dict, replace: bool = False) -> Path:
-    """Write `assignment.json` atomically: a temporary file in the same folder, fsynced, then `os.replace`,
-    so a student's notebook reads the old assignment or the new one, never half of one.
+    """Write `assignment.json`: a new temporary file in the same folder, fsynced, then `os.replace`, so a
+    student's notebook reads the old assignment or the new one, never half of one.
 
-    An existing assignment is replaced only with `replace=True` (students may be ranking it), and is then
-    kept beside the new one as `assignment.json.replaced-<time>`; rankings are in the students' files and
-    are never touched.
+    An existing assignment is replaced only with `replace=True` (students may be ranking it). It is then
+    renamed to `assignment.json.replaced-<time>` (renamed, never copied: whatever the name held, a link
+    included, stays as it was), just before the new one takes its name; a student pressing Start in that
+    instant is told there is no assignment and presses Start again. Rankings are in the students' files
+    and are never touched.
     """
-    validate_assignment(assignment)
     path = assignment_path(class_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and not replace:
-        raise ClassroomError(f"{path} already exists and students may be ranking it; pass replace=True to write "
-                             "a new one (the old one is kept beside it, and no ranking is lost)")
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(temporary, "w", encoding="utf-8") as file:
-        json.dump(assignment, file, ensure_ascii=False, indent=1)
-        file.write("\n")
-        file.flush()
-        os.fsync(file.fileno())
-    if path.exists():
-        aside = path.with_name(f"{path.name}.replaced-{datetime.now():%Y%m%d-%H%M%S-%f}")
-        aside.write_bytes(path.read_bytes())
-    os.replace(temporary, path)
+    try:
+        assignment = validate_assignment(assignment)
+    except ClassroomError as error:
+        raise ClassroomError(f"{path} not written: {error}") from None
+    data = (json.dumps(assignment, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(path) and not replace:
+            raise ClassroomError(f"{path} already exists and students may be ranking it; pass replace=True to "
+                                 "write a new one (the old one is kept beside it, and no ranking is lost)")
+        _put_in_place(path, _write_new_file(path.parent, path.name, data))
+    except OSError as error:
+        raise ClassroomError(f"could not write {path}: {error.strerror or error}. The assignment there before, if "
+                             f"any, is kept (as {path.name} or beside it as {path.name}.replaced-*)") from None
     return path
 
 
+def _put_in_place(path: Path, temporary: Path) -> None:
+    """Rename `temporary` to `path`, setting aside what `path` held (`_set_aside`); the temporary file is
+    removed if that fails."""
+    try:
+        if os.path.lexists(path):
+            _set_aside(path)
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise
+    _sync_folder(path.parent)
+
+
 def load_assignment(class_dir: str | Path | None = None) -> dict:
-    """The class's assignment; one `ClassroomError` line for a missing, unreadable or corrupt file."""
+    """The class's assignment; one `ClassroomError` naming the file for a missing, unreadable or bad one.
+
+    It is read only from a plain file of the class folder (`_read_plain_file`: never through a link, never
+    from a FIFO or a device, at most `ASSIGNMENT_MAX_BYTES`) and checked all the way down."""
     path = assignment_path(class_dir)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = _read_plain_file(path, ASSIGNMENT_MAX_BYTES)
     except FileNotFoundError:
         raise ClassroomError(f"no assignment in {path.parent}: the instructor writes {path.name} there with "
                              "classroom.write_assignment (is the class folder right?)") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ClassroomError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from None
-    try:
-        assignment = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ClassroomError(f"{path}:{error.lineno}: not valid JSON ({error.msg} at column {error.colno}); "
-                             "the instructor should write the assignment again") from None
+    except ClassroomError as error:
+        raise ClassroomError(f"{error}: not read; {REWRITE}") from None
+    except OSError as error:
+        raise ClassroomError(f"cannot read {path}: {error.strerror or error}") from None
+    assignment = _parse_assignment(path, data)
     try:
         return validate_assignment(assignment)
     except ClassroomError as error:
-        raise ClassroomError(f"{path}: {error}; the instructor should write the assignment again") from None
+        raise ClassroomError(f"{path}: {error}; {REWRITE}") from None
+
+
+def _parse_assignment(path: Path, data: bytes) -> object:
+    """The JSON in `data`, a byte-order mark at its start allowed (some editors write one); one
+    `ClassroomError` naming `path` for text that is not UTF-8, an empty file, bad JSON, or JSON nested too
+    deeply for Python's parser (`[[[[…` thousands deep ends in a RecursionError)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ClassroomError(f"{path}: not UTF-8 text (byte {error.start + 1}: {error.reason}); {REWRITE}") from None
+    if not text.strip():
+        raise ClassroomError(f"{path} is empty; {REWRITE}")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ClassroomError(f"{path}:{error.lineno}: not valid JSON ({error.msg} at column {error.colno}); "
+                             f"{REWRITE}") from None
+    except RecursionError:
+        raise ClassroomError(f"{path}: JSON nested too deeply to read (an assignment is {ASSIGNMENT_DEPTH} levels "
+                             f"deep); {REWRITE}") from None
 
 
 def student_items(class_dir: str | Path | None, name: str) -> list[dict]:
@@ -273,10 +548,12 @@ def student_items(class_dir: str | Path | None, name: str) -> list[dict]:
 def student_widget(class_dir: str | Path | None = None, annotator: str | None = None,
                    source: str = "human") -> RankingWidget:
     """The ranking widget of a class: Start loads the student's share of the assignment and writes their
-    rankings to `<class folder>/<name>.jsonl`; a student who comes back carries on where they stopped."""
+    rankings to `<class folder>/<name>.jsonl`; a student who comes back carries on where they stopped.
+    Before it reads that file and before every write, `check_student_file` makes sure it is a plain file of
+    the folder, not a link someone put there in the student's name."""
     folder = class_folder(class_dir)
     return RankingWidget(lambda name: student_items(folder, name), store_folder=folder, annotator=annotator,
-                         source=source)
+                         source=source, check_file=check_student_file)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -480,10 +757,27 @@ class ClassSummary:
         return next(row for row in self.students if row.name == name)
 
 
+def _plain_preference_files(folder: Path) -> tuple[list[Path], list[Problem]]:
+    """The students' files of the class folder (`preference_files`) that are plain files of it; any other (a
+    link to a file elsewhere, say: `not_plain_because`) is a problem, not read."""
+    files, problems = preference_files([folder])
+    plain = []
+    for path in files:
+        try:
+            reason = not_plain_because(os.lstat(path))
+        except OSError as error:
+            reason = f"not readable ({error.strerror or error})"
+        if reason:
+            problems.append(Problem(path, 0, f"not read: it is {reason}; move it out of the class folder"))
+        else:
+            plain.append(path)
+    return plain, problems
+
+
 def _read_class_rankings(folder: Path, assignment: dict):
     """Per student (file name), their latest ranking of each assignment item, and their counts."""
     item_of_key = {item_key(item["prompt"], item["answers"]): item["id"] for item in assignment["items"]}
-    files, problems = preference_files([folder])
+    files, problems = _plain_preference_files(folder)
     per_student: dict[str, dict] = {}
     for path in files:
         records, file_problems = read_preference_file(path)
@@ -638,6 +932,7 @@ class ClassView:
         self._lock = threading.Lock()  # the button and the timer may refresh at once
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
+        self._read_at = ""  # when the numbers shown were read
 
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh", button_style="primary")
         self.refresh_button.add_class("rlhf-class-refresh")
@@ -657,19 +952,30 @@ class ClassView:
         self.refresh()
 
     def refresh(self) -> ClassSummary | None:
-        """Read the folder again and show the numbers; the summary (None when the folder cannot be used)."""
+        """Read the folder again and show the numbers; the summary, or None when it cannot be read. Whatever
+        goes wrong is shown in the status line and the last numbers stay: the timer calls this too, and must
+        live on to show fresh numbers once the folder is fixed."""
         with self._lock:
             try:
                 summary = class_summary(self.folder, simulated_pairs=self.simulated_pairs)
-            except (ClassroomError, OSError) as error:  # no assignment yet, say: say so, keep the last numbers
-                self.status_label.value = f'<span style="color: #b00020">error: {html.escape(str(error))}</span>'
+                headline, table = summary_html(summary), students_html(summary)
+            except Exception as error:  # noqa: BLE001 (any error: shown, and the next refresh tries again)
+                self._show_error(error)
                 return None
             self.summary = summary
-            self.summary_label.value = summary_html(summary)
-            self.table.value = students_html(summary)
-            self.status_label.value = (f"{html.escape(str(self.folder))} · read at {datetime.now():%H:%M:%S} "
+            self.summary_label.value, self.table.value = headline, table
+            self._read_at = f"{datetime.now():%H:%M:%S}"
+            self.status_label.value = (f"{html.escape(str(self.folder))} · read at {self._read_at} "
                                        f"in {summary.seconds:.2f} s")
             return summary
+
+    def _show_error(self, error: Exception) -> None:
+        """Say in the status line why this refresh failed, and how old the numbers below are."""
+        text = str(error) if isinstance(error, (ClassroomError, OSError)) else f"{type(error).__name__}: {error}"
+        when = f"at {datetime.now():%H:%M:%S}"
+        if self.summary is not None:
+            when += f"; the numbers below are from {self._read_at}"
+        self.status_label.value = f'<span style="color: #b00020">error: {html.escape(text)} ({when})</span>'
 
     def start_timer(self) -> None:
         """Refresh every `every_s` seconds in a background thread until `stop_timer`."""

@@ -26,7 +26,13 @@ from typing import Callable
 
 import ipywidgets as widgets
 
-from .preference_store import PreferenceStore, PreferenceStoreError, item_key, validate_annotator_name
+from .preference_store import (
+    PreferenceStore,
+    PreferenceStoreError,
+    item_key,
+    validate_annotator_name,
+    validate_item,
+)
 from .rankings import answer_letter, answer_places, ranking_from_places
 
 
@@ -40,9 +46,25 @@ def place_name(place: int) -> str:
 PLACE_NAMES = [place_name(place) for place in range(26)]  # kept for code that imported it; use place_name
 
 
-def _with_checkpoint(items: list[dict]) -> list[dict]:
-    """Copies of the items, each with a `checkpoint` (empty when the item names none)."""
-    return [dict(item, checkpoint=item.get("checkpoint", "")) for item in items]
+def _checked_items(items: list[dict]) -> list[dict]:
+    """Copies of the items, each with a `checkpoint` ("" when the item names none), if each has what the store
+    writes: a prompt, at least two answers and a checkpoint that is a string. Else a `ValueError` naming the
+    item, now rather than at every Submit of it."""
+    checked = []
+    for number, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ValueError(f"item {number}: an item is a dict {{'prompt', 'answers', 'checkpoint'}}, "
+                             f"not {type(item).__name__}")
+        checkpoint = item.get("checkpoint", "")
+        try:
+            validate_item(item.get("prompt"), item.get("answers"))
+            if not isinstance(checkpoint, str):
+                raise ValueError(f"'checkpoint' must be a string naming the checkpoint that wrote the answers, "
+                                 f"not {checkpoint!r:.60}")
+        except ValueError as error:
+            raise ValueError(f"item {number}: {error}") from None
+        checked.append(dict(item, checkpoint=checkpoint))
+    return checked
 
 
 class RankingWidget:
@@ -60,13 +82,18 @@ class RankingWidget:
     """
 
     def __init__(self, items: list[dict] | Callable[[str], list[dict]], store_folder: str | Path,
-                 annotator: str | None = None, source: str = "human"):
+                 annotator: str | None = None, source: str = "human",
+                 check_file: Callable[[Path], None] | None = None):
         # `items` as a function: called with the name at Start; a ValueError it raises (a name not in the
-        # class's assignment, say) is shown in the status area, and nothing is written
+        # class's assignment, say) is shown in the status area, and nothing is written.
+        # `check_file`: called with the annotator's file before Start reads it and before every write; a
+        # ValueError it raises is shown the same way and nothing is read or written (the class folder uses it
+        # to refuse a link planted under a student's name)
         self.items_for = items if callable(items) else None
         if self.items_for is None and not items:
             raise ValueError("RankingWidget needs at least one item {'prompt', 'answers', 'checkpoint'}")
-        self.items = [] if self.items_for else _with_checkpoint(items)
+        self.items = [] if self.items_for else _checked_items(items)
+        self.check_file = check_file
         self.store_folder = Path(store_folder)
         self.source = source
         self.store: PreferenceStore | None = None
@@ -171,10 +198,11 @@ class RankingWidget:
         try:
             store = PreferenceStore(self.store_folder, self.name_box.value, source=self.source)
             if self.items_for is not None:
-                items = _with_checkpoint(self.items_for(store.annotator))
+                items = _checked_items(self.items_for(store.annotator))
                 if not items:
                     raise ValueError(f"there are no items for {store.annotator} to rank")
                 self.items = items
+            self._check_file(store)
             store.records()  # read what this annotator already did (and fail now if unreadable)
         except (ValueError, PreferenceStoreError) as error:
             self.store = None
@@ -210,6 +238,7 @@ class RankingWidget:
         item = self.items[self.current]
         try:
             ranking = ranking_from_places(self.places)
+            self._check_file(self.store)
             self.last_record = self.store.submit(item["prompt"], item["answers"], ranking, item["checkpoint"])
         except (ValueError, PreferenceStoreError) as error:  # places stay on screen: nothing is lost
             self._set_status(str(error), error=True)
@@ -225,6 +254,7 @@ class RankingWidget:
             return
         item = self.items[self.current]
         try:
+            self._check_file(self.store)
             self.last_record = self.store.skip(item["prompt"], item["answers"], item["checkpoint"])
         except (ValueError, PreferenceStoreError) as error:
             self._set_status(str(error), error=True)
@@ -236,8 +266,9 @@ class RankingWidget:
         if self._not_started("undo"):
             return
         try:
+            self._check_file(self.store)
             undone = self.store.undo_last()
-        except PreferenceStoreError as error:
+        except (ValueError, PreferenceStoreError) as error:
             self._set_status(str(error), error=True)
             return
         if undone is None:
@@ -256,6 +287,11 @@ class RankingWidget:
         self._set_status(f"undid the {what} of item {index + 1}; it is back on screen")
 
     # ---- helpers ------------------------------------------------------------------------------------
+
+    def _check_file(self, store: PreferenceStore) -> None:
+        """`check_file` on the store's file, if the widget was given one (a `ValueError` refuses it)."""
+        if self.check_file is not None:
+            self.check_file(store.path)
 
     def _done_keys(self) -> set[str]:
         if self.store is None:

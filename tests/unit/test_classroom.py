@@ -124,7 +124,7 @@ def test_the_assignment_is_written_atomically_and_never_silently_replaced(class_
     classroom.write_assignment(class_dir, second, replace=True)
     assert classroom.load_assignment() == second
     [aside] = [p for p in class_dir.iterdir() if p.name.startswith("assignment.json.replaced-")]
-    assert json.loads(aside.read_text()) == first
+    assert json.loads(aside.read_text(encoding="utf-8")) == first
 
 
 def test_missing_and_corrupt_assignments_get_one_clear_message(class_dir):
@@ -132,15 +132,15 @@ def test_missing_and_corrupt_assignments_get_one_clear_message(class_dir):
         classroom.student_items(None, "ana")
     class_dir.mkdir()
     path = class_dir / "assignment.json"
-    path.write_text('{"format": "rlhf-course class assignment",\n "items": [}')
+    path.write_text('{"format": "rlhf-course class assignment",\n "items": [}', encoding="utf-8")
     with pytest.raises(classroom.ClassroomError, match=f"{path}:2: not valid JSON"):
         classroom.load_assignment()
-    path.write_text('{"items": []}')
+    path.write_text('{"items": []}', encoding="utf-8")
     with pytest.raises(classroom.ClassroomError, match=f"{path}: not a class assignment"):
         classroom.load_assignment()
     assignment = classroom.make_assignment(story_items(4, k=2), ["ana", "ben"], 3, everyone_ranks=1)
     assignment["students"]["ana"].append("item-9999")
-    path.write_text(json.dumps(assignment))
+    path.write_text(json.dumps(assignment), encoding="utf-8")
     with pytest.raises(classroom.ClassroomError, match="'ana' is given item 'item-9999', which is not in"):
         classroom.load_assignment()
 
@@ -174,7 +174,8 @@ def test_a_student_ranks_their_share_into_the_class_folder_and_resumes(class_dir
     ui.skip()
     again = classroom.student_widget(annotator="ana")  # a restarted kernel
     assert again.done == 2 and again.current == 2 and again.status.startswith("welcome back, ana")
-    [ranking, skip] = [json.loads(line) for line in (class_dir / "ana.jsonl").read_text().splitlines()]
+    lines = (class_dir / "ana.jsonl").read_text(encoding="utf-8").splitlines()
+    [ranking, skip] = [json.loads(line) for line in lines]
     assert ranking["ranking"] == [[2], [0], [1]] and ranking["prompt"] == share[0]["prompt"] and skip["skipped"]
 
 
@@ -294,7 +295,7 @@ def test_skips_undos_other_items_extra_files_and_bad_lines_are_counted_apart(cla
     ben.submit(items[1]["prompt"], items[1]["answers"], [[2], [1], [0]], "world")
     ben.undo_last()  # taken back: not counted
     eve.submit(items[0]["prompt"], items[0]["answers"], [[1], [0], [2]], "world")  # not in the assignment's list
-    with open(ben.path, "a") as file:
+    with open(ben.path, "a", encoding="utf-8") as file:
         file.write("{oops\n")
     summary = classroom.class_summary(simulated_pairs=SIMULATED_PAIRS)
     rows = {row.name: row for row in summary.students}

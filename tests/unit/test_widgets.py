@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -17,7 +18,7 @@ ITEMS = [
 
 
 def lines(path):
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
 @pytest.fixture
@@ -178,3 +179,44 @@ def test_read_only_folder_keeps_the_ranking_on_screen(ui, monkeypatch):
     assert ui.places == [2, 1, 0] and ui.current == 0 and not ui.store.path.exists()
     ui.submit()  # writable again: the same ranking, one click
     assert lines(ui.store.path)[0]["ranking"] == [[2], [1], [0]]
+
+
+CHECKPOINT_MESSAGE = "item 1: 'checkpoint' must be a string naming the checkpoint that wrote the answers, not"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"checkpoint": None}, f"{CHECKPOINT_MESSAGE} None"),
+    ({"checkpoint": 5}, f"{CHECKPOINT_MESSAGE} 5"),
+    ({"answers": ["only one"]}, "item 1: a ranking needs at least two answers, got ['only one']"),
+])
+def test_an_item_the_store_would_refuse_is_refused_at_once_not_at_every_submit(tmp_path, change, message):
+    bad = [ITEMS[0], dict(ITEMS[1], **change)]
+    with pytest.raises(ValueError, match=re.escape(message)):
+        RankingWidget(bad, store_folder=tmp_path)
+    ui = RankingWidget(lambda name: bad, store_folder=tmp_path)  # a class's share: shown at Start
+    ui.start("ana")
+    assert ui.status == f"error: {message}" and ui.store is None and list(tmp_path.iterdir()) == []
+
+
+def test_check_file_runs_before_start_reads_and_before_every_write(tmp_path):
+    calls, refuse = [], []
+
+    def check_file(path):
+        calls.append(path.name)
+        if refuse:
+            raise ValueError(f"{path.name} is refused")
+
+    ui = RankingWidget(ITEMS, store_folder=tmp_path, check_file=check_file)
+    ui.start("ana")
+    ui.rank([[0], [1], [2]])
+    ui.submit()
+    assert calls == ["ana.jsonl", "ana.jsonl"] and len(lines(tmp_path / "ana.jsonl")) == 1
+    refuse.append(True)
+    ui.rank([[2], [1], [0]])
+    assert ui.submit() is None and ui.status == "error: ana.jsonl is refused" and ui.places == [2, 1, 0]
+    assert ui.skip() is None and ui.status == "error: ana.jsonl is refused"
+    ui.undo()
+    assert ui.status == "error: ana.jsonl is refused" and len(lines(tmp_path / "ana.jsonl")) == 1
+    again = RankingWidget(ITEMS, store_folder=tmp_path, check_file=check_file)
+    again.start("ana")
+    assert again.store is None and again.status == "error: ana.jsonl is refused"
