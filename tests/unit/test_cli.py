@@ -96,7 +96,7 @@ def test_running_a_notebook_without_its_input_checkpoint(runs):
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()
     message = next(line for line in last if line.startswith("error:"))
-    assert "02_sft.ipynb failed in code cell 1" in message and "CheckpointError" in message
+    assert "02_sft.ipynb failed in code cell 2" in message and "CheckpointError" in message
     assert "01_base_model" in message
     assert str(runs.resolve() / "tiny" / "checkpoints" / "base") in message
     assert (runs / "tiny" / "executed" / "02_sft.ipynb").exists()
