@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import stat
 
 import pytest
 
@@ -31,7 +32,7 @@ ANSWERS = ["answer a", "answer b", "answer c", "answer d"]
 
 
 def lines(path):
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 # ---- where preference files live --------------------------------------------------------------------
@@ -75,14 +76,22 @@ def test_submit_round_trip(tmp_path):
     assert PreferenceStore(tmp_path / "prefs", "ana").records() == [record]
 
 
-def test_each_record_is_fsynced_at_submission(tmp_path, monkeypatch):
-    synced = []
+def test_each_record_is_fsynced_at_submission_and_a_new_file_in_its_folder(tmp_path, monkeypatch):
+    synced = []  # what each fsync covered: the folder, or the file's size at that moment
     real_fsync = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+
+    def fsync(fd):
+        info = os.fstat(fd)
+        synced.append("folder" if stat.S_ISDIR(info.st_mode) else info.st_size)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
     store = PreferenceStore(tmp_path, "ana")
     store.submit(PROMPT, ANSWERS[:2], [[0], [1]], "sft")
+    first = store.path.stat().st_size
     store.skip(PROMPT + " again", ANSWERS[:2], "sft")
-    assert len(synced) == 2
+    # the new file's name is made durable before anything is written to it, then each record once it is written
+    assert synced == ["folder", first, store.path.stat().st_size] and 0 < first < synced[-1]
 
 
 @pytest.mark.parametrize(
@@ -173,11 +182,11 @@ def test_skip_gives_no_pairs(tmp_path):
 def test_read_only_folder_under_a_file(tmp_path):
     """A folder that cannot be created (its parent is a regular file) fails for root too."""
     blocker = tmp_path / "not-a-folder"
-    blocker.write_text("a file")
+    blocker.write_text("a file", encoding="utf-8")
     store = PreferenceStore(blocker / "prefs", "ana")
     with pytest.raises(PreferenceStoreError, match="could not save to .*ana.jsonl.*ranking is kept"):
         store.submit(PROMPT, ANSWERS, [[0], [1], [2], [3]], "sft")
-    assert blocker.read_text() == "a file"
+    assert blocker.read_text(encoding="utf-8") == "a file"
 
 
 def test_read_only_folder_permission_error(tmp_path, monkeypatch):
@@ -223,7 +232,7 @@ def test_two_processes_append_to_one_file(tmp_path):
 def test_a_torn_last_line_does_not_swallow_the_next_record(tmp_path):
     store = PreferenceStore(tmp_path, "ana")
     store.submit(PROMPT, ANSWERS[:2], [[0], [1]], "sft")
-    with open(store.path, "a") as file:
+    with open(store.path, "a", encoding="utf-8") as file:
         file.write('{"id": "half a line from a crash')  # no newline
     store.submit(PROMPT + "!", ANSWERS[:2], [[1], [0]], "sft")
     dataset, problems = load_preferences(tmp_path)
@@ -258,7 +267,7 @@ def test_empty_load_has_the_columns(tmp_path):
 def test_corrupt_lines_are_reported_and_the_rest_loads(tmp_path):
     store = PreferenceStore(tmp_path, "ana")
     store.submit(PROMPT, ANSWERS[:2], [[0], [1]], "sft")
-    good = store.path.read_text()
+    good = store.path.read_text(encoding="utf-8")
     bad_ranking = json.dumps({**lines(store.path)[0], "id": "other", "ranking": [[0], [5]]})
     store.path.write_text(
         good
@@ -267,7 +276,8 @@ def test_corrupt_lines_are_reported_and_the_rest_loads(tmp_path):
         + bad_ranking + "\n"
         + json.dumps({"id": "u1", "time": "t", "annotator": "ana", "source": "human", "undo": "nope"}) + "\n"
         + "\n"  # blank lines are ignored
-        + good  # the same id again
+        + good,  # the same id again
+        encoding="utf-8",
     )
     store.path.write_bytes(store.path.read_bytes() + b"\xff\xfe\n")
     PreferenceStore(tmp_path, "bob").submit(PROMPT, ANSWERS[:2], [[1], [0]], "sft")
@@ -278,7 +288,7 @@ def test_corrupt_lines_are_reported_and_the_rest_loads(tmp_path):
     assert "not valid JSON" in messages[0]
     assert "JSON object" in messages[1]
     assert "answer 5, which does not exist" in messages[2]
-    assert "not earlier in this file" in messages[3]
+    assert "which is not in this file" in messages[3]
     assert "duplicate record id" in messages[4]
     assert str(problems[0]) == f"{store.path}:2: {messages[0]}"
 
@@ -291,7 +301,7 @@ def test_check_preference_files(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "1 rankings, 1 skipped, 0 undone, 5 pairs, 0 problem(s)" in out and "OK" in out
 
-    with open(store.path, "a") as file:
+    with open(store.path, "a", encoding="utf-8") as file:
         file.write("oops\n")
     assert check_preference_files([store.path, tmp_path / "missing.jsonl"]) == 1
     out = capsys.readouterr().out

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import stat
 import threading
 
 import pytest
@@ -114,7 +115,7 @@ def test_validation_refuses_a_lone_surrogate():
 def test_a_lone_surrogate_line_is_one_problem_and_every_other_record_loads(tmp_path, capsys):
     store = PreferenceStore(tmp_path, "ana")
     first = store.submit(PROMPT, ANSWERS, [[0], [1]], "sft")
-    with open(store.path, "a") as file:
+    with open(store.path, "a", encoding="utf-8") as file:
         file.write(json.dumps(hand_record(prompt="bad \ud800 text")) + "\n")  # JSON writes it as "\ud800"
     second = store.submit(PROMPT + "!", ANSWERS, [[1], [0]], "sft")  # the store still works
     assert PreferenceStore(tmp_path, "ana").records() == [first, second]
@@ -133,7 +134,7 @@ def test_a_lone_surrogate_line_is_one_problem_and_every_other_record_loads(tmp_p
 def test_deeply_nested_json_is_a_bad_line_not_a_crash(tmp_path, capsys):
     store = PreferenceStore(tmp_path, "ana")
     first = store.submit(PROMPT, ANSWERS, [[0], [1]], "sft")
-    with open(store.path, "a") as file:
+    with open(store.path, "a", encoding="utf-8") as file:
         file.write('{"id": ' + "[" * 5000 + "]" * 5000 + "}\n")
     second = store.submit(PROMPT + "!", ANSWERS, [[1], [0]], "sft")
     assert PreferenceStore(tmp_path, "ana").records() == [first, second]
@@ -182,7 +183,7 @@ def test_a_path_that_cannot_be_looked_at_is_a_problem(tmp_path, monkeypatch, cap
 
 
 def test_a_folder_under_a_file_or_missing_is_a_problem(tmp_path, capsys):
-    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "a-file").write_text("x", encoding="utf-8")
     assert check_preference_files([tmp_path / "a-file" / "prefs", tmp_path / "missing"]) == 1
     out = capsys.readouterr().out
     assert out.count("no such file or folder") == 2 and "OK" not in out
@@ -194,13 +195,13 @@ def test_a_folder_under_a_file_or_missing_is_a_problem(tmp_path, capsys):
 def test_a_last_line_without_a_newline_is_a_record(tmp_path):
     path = tmp_path / "ana.jsonl"
     hand = hand_record()
-    path.write_text(json.dumps(hand))  # hand-edited: no newline at the end
+    path.write_text(json.dumps(hand), encoding="utf-8")  # hand-edited: no newline at the end
     store = PreferenceStore(tmp_path, "ana")
     assert store.records() == [hand] and store.has_ranked(PROMPT, ANSWERS)
     with pytest.raises(ValueError, match="already ranked"):
         store.submit(PROMPT, ANSWERS, [[1], [0]], "sft")
     other = store.submit(PROMPT + "!", ANSWERS, [[1], [0]], "sft")
-    assert path.read_text().split("\n")[:2] == [json.dumps(hand), json.dumps(other, ensure_ascii=False)]
+    assert path.read_text(encoding="utf-8").split("\n")[:2] == [json.dumps(hand), json.dumps(other, ensure_ascii=False)]
     assert PreferenceStore(tmp_path, "ana").records() == [hand, other]
     assert store.undo_last() == other and store.undo_last() == hand and store.undo_last() is None
     dataset, problems = load_preferences(tmp_path)
@@ -212,7 +213,7 @@ def test_an_incomplete_last_line_is_read_again_once_it_is_complete(tmp_path):
     store = PreferenceStore(tmp_path, "ana")
     first = store.submit(PROMPT, ANSWERS, [[0], [1]], "sft")
     line = json.dumps(hand_record()) + "\n"
-    with open(store.path, "a") as file:
+    with open(store.path, "a", encoding="utf-8") as file:
         file.write(line[:20])
         file.flush()
         assert store.records() == [first]
@@ -369,9 +370,15 @@ def test_a_fifo_in_the_folder_is_a_problem_and_is_not_opened(tmp_path, capsys):
 
 
 def test_a_device_named_jsonl_is_a_problem(tmp_path, capsys):
-    (tmp_path / "null.jsonl").symlink_to("/dev/null")
+    device = tmp_path / "null.jsonl"
+    try:
+        os.mknod(device, stat.S_IFCHR | 0o600, os.makedev(1, 3))  # a node of the null device, made here (root only)
+    except (PermissionError, AttributeError, OSError):
+        pytest.skip("cannot make a device node here (not root, or not Unix)")
     assert check_preference_files([tmp_path]) == 1
-    assert f"{tmp_path / 'null.jsonl'}: not read: not a regular file but a character device" in capsys.readouterr().out
+    assert f"{device}: not read: not a regular file but a character device" in capsys.readouterr().out
+    records, problems = read_preference_file(device)
+    assert records == [] and "cannot read: not a regular file but a character device" in str(problems[0])
 
 
 def test_a_store_whose_file_is_a_fifo_refuses_instead_of_blocking(tmp_path):
