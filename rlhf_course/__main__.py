@@ -21,6 +21,30 @@ import tempfile
 import time
 from pathlib import Path
 
+
+# ---- `prefs`: preference files are text, so these commands run before the imports below load torch (seconds) ----
+
+
+def add_prefs_commands(prefs: argparse.ArgumentParser) -> None:
+    """The `prefs` subcommands, added to `prefs` (the whole command line's parser, or the fast path's below)."""
+    prefs_commands = prefs.add_subparsers(dest="prefs_command", required=True)
+    check = prefs_commands.add_parser("check", help="validate preference JSONL files, line by line")
+    check.add_argument("paths", nargs="+", type=Path)
+    check.set_defaults(func=command_prefs_check)
+
+
+def command_prefs_check(args) -> int:
+    from .preference_store import check_preference_files
+
+    return check_preference_files(args.paths)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["prefs"]:  # `python -m rlhf_course prefs …`: answered here
+    _prefs_parser = argparse.ArgumentParser(prog="python -m rlhf_course prefs", description="preference files")
+    add_prefs_commands(_prefs_parser)
+    _prefs_args = _prefs_parser.parse_args(sys.argv[2:])
+    sys.exit(_prefs_args.func(_prefs_args))
+
 from .config import PROFILES, ProfileError, base_model_source, get_profile
 from .models import CheckpointError, repo_root, runs_dir
 from .report import read_report, record_run
@@ -215,12 +239,6 @@ def command_exercises(args) -> int:
     return 0
 
 
-def command_prefs_check(args) -> int:
-    from .preference_store import check_preference_files
-
-    return check_preference_files(args.paths)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rlhf_course", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -254,11 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("--seed", type=int, help=seed_help)
     clean.set_defaults(func=command_clean)
 
-    prefs = commands.add_parser("prefs", help="preference files")
-    prefs_commands = prefs.add_subparsers(dest="prefs_command", required=True)
-    check = prefs_commands.add_parser("check", help="validate preference JSONL files, line by line")
-    check.add_argument("paths", nargs="+", type=Path)
-    check.set_defaults(func=command_prefs_check)
+    add_prefs_commands(commands.add_parser("prefs", help="preference files"))
     return parser
 
 
