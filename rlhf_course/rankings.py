@@ -39,7 +39,7 @@ def validate_ranking(ranking: object, n_answers: int) -> Ranking:
     """
     if not isinstance(ranking, (list, tuple)) or not ranking:
         raise ValueError(f"a ranking is a non-empty list of groups such as [[2], [0, 3], [1]], not {ranking!r}")
-    seen: list[int] = []
+    seen: set[int] = set()  # a set: checking each index is O(1), so validating K answers is O(K), not O(K²)
     for group in ranking:
         if not isinstance(group, (list, tuple)) or not group:
             raise ValueError(f"each group of a ranking is a non-empty list of answer indices, not {group!r}")
@@ -53,8 +53,8 @@ def validate_ranking(ranking: object, n_answers: int) -> Ranking:
                 )
             if index in seen:
                 raise ValueError(f"answer {index} is ranked twice; each answer goes in exactly one group")
-            seen.append(index)
-    missing = sorted(set(range(n_answers)) - set(seen))
+            seen.add(index)
+    missing = sorted(set(range(n_answers)) - seen)
     if missing:
         raise ValueError(f"answer(s) {missing} are not ranked: give every answer a place")
     return [list(group) for group in ranking]
