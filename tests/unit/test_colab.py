@@ -64,3 +64,9 @@ def test_the_install_cell_sets_up_the_course_in_a_fresh_python(tmp_path):
     again = subprocess.run([str(python), "-c", script], cwd=work, env=env, capture_output=True, text=True,
                            timeout=600)
     assert again.returncode == 0 and "Notebook 00" in again.stdout, again.stderr[-3000:]
+
+
+def test_the_readme_links_every_notebook_to_colab():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for path in NOTEBOOKS:
+        assert f"]({colab.colab_url(path.name)})" in readme, path.name
