@@ -4,6 +4,7 @@
 # It installs the carried wheels in .whl/ that the machine's image lacks, runs the GPU benchmarks
 # when BENCH=1 (benchmarks/bench_gpu.py), then every notebook headless (continuing past a failure, so one call
 # shows everything), and writes the report, the executed notebooks, the logs and the tables to $OUT.
+# RLHF_PRECISION=float16 (passed through) trains as a GPU without native bfloat16 does (Colab's T4).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
