@@ -26,6 +26,7 @@ from rlhf_course.preference_store import (
     load_preferences,
     parse_record_line,
     read_preference_file,
+    record_line,
 )
 
 PROMPT = "Write a happy story about a fox named Lily in the forest."
@@ -296,6 +297,91 @@ def test_when_taking_back_fails_the_message_says_what_is_in_the_file(tmp_path, m
     assert store.records() == [kept, again]
     dataset, problems = load_preferences(tmp_path)
     assert len(dataset) == 2 and problem_lines(problems) == [("ana.jsonl", 2)]
+
+
+def fsync_failing(monkeypatch, failures: int, before_failing=lambda: None):
+    """Patch `os.fsync`: the first `failures` calls run `before_failing()` and raise EIO, later ones work."""
+    real_fsync, calls = os.fsync, []
+
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) <= failures:
+            before_failing()
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return calls
+
+
+def test_a_second_tab_never_sees_a_write_that_is_taken_back(tmp_path, monkeypatch):
+    """Row 10: the write is in the file when its fsync fails; a second tab reading then waits for the lock,
+    so it never counts the ranking that is taken back a moment later (it did, then accepted a duplicate)."""
+    tab1, tab2 = PreferenceStore(tmp_path, "ana"), PreferenceStore(tmp_path, "ana")
+    kept = tab1.submit(PROMPT, ANSWERS, [[0], [1]], "sft")
+    assert tab2.records() == [kept]
+    reading = {}
+
+    def second_tab_reads():  # while the ranking's bytes are in the file and the writer holds the lock
+        reader = threading.Thread(target=lambda: reading.setdefault("records", tab2.records()))
+        reader.start()
+        reader.join(0.5)
+        reading["waited"], reading["thread"] = reader.is_alive(), reader
+        assert os.path.getsize(tab1.path) > len(record_line(kept))  # the bytes are there to be seen
+
+    with monkeypatch.context() as patch:
+        fsync_failing(patch, 1, second_tab_reads)
+        with pytest.raises(PreferenceStoreError, match="taken back"):
+            tab1.submit(PROMPT + "!", ANSWERS, [[1], [0]], "sft")
+        reading["thread"].join(10)
+    assert reading["waited"] and reading["records"] == [kept]  # no phantom ranking in the second tab
+    again = tab1.submit(PROMPT + "!", ANSWERS, [[1], [0]], "sft")  # the student submits again, as told
+    assert tab2.records() == [kept, again]
+    with pytest.raises(ValueError, match="already ranked"):
+        tab2.submit(PROMPT + "!", ANSWERS, [[0], [1]], "sft")
+    dataset, problems = load_preferences(tmp_path)
+    assert problems == [] and len(dataset) == 2
+
+
+def test_when_the_fsync_after_taking_back_fails_the_message_says_the_file_holds_nothing(tmp_path, monkeypatch):
+    store = PreferenceStore(tmp_path, "ana")
+    kept = store.submit(PROMPT, ANSWERS, [[0], [1]], "sft")
+    before = store.path.read_bytes()
+    with monkeypatch.context() as patch:
+        fsync_failing(patch, 2)  # the write's fsync, then the one after the truncate
+        with pytest.raises(PreferenceStoreError) as raised:
+            store.submit(PROMPT + "!", ANSWERS, [[1], [0]], "sft")
+    message = str(raised.value)
+    assert f"taken back, so the file holds nothing of this ranking ({len(before)} bytes, as before)" in message
+    assert "the disk failed again" in message and "prefs check" in message
+    assert "is in the file" not in message and "Do not submit" not in message
+    assert store.path.read_bytes() == before and store.records() == [kept]
+    again = store.submit(PROMPT + "!", ANSWERS, [[1], [0]], "sft")
+    assert store.records() == [kept, again]
+
+
+@pytest.mark.parametrize("short", [0, 1], ids=["all written, fsync failed", "all but the line end"])
+def test_when_a_whole_ranking_cannot_be_taken_back_the_message_says_it_is_in_the_file(tmp_path, monkeypatch, short):
+    store = PreferenceStore(tmp_path, "ana")
+    kept = store.submit(PROMPT, ANSWERS, [[0], [1]], "sft")
+    size = store.path.stat().st_size
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "ftruncate", refuse_truncate)
+        if short:
+            line = record_line({**kept, "id": "x" * 32, "prompt": PROMPT + "!", "ranking": [[1], [0]]})
+            failing_write(patch, after_bytes=len(line) - 1)
+        else:
+            fsync_failing(patch, 1)
+        with pytest.raises(PreferenceStoreError) as raised:
+            store.submit(PROMPT + "!", ANSWERS, [[1], [0]], "sft")
+    message = str(raised.value)
+    assert f"the whole ranking is in the file after byte {size}" in message and "Do not submit it again" in message
+    records = PreferenceStore(tmp_path, "ana").records()  # … and it is: the message told the truth
+    assert len(records) == 2 and records[1]["prompt"] == PROMPT + "!"
+    with pytest.raises(ValueError, match="already ranked"):
+        store.submit(PROMPT + "!", ANSWERS, [[1], [0]], "sft")
+    dataset, problems = load_preferences(tmp_path)
+    assert problems == [] and len(dataset) == 2
 
 
 def test_short_writes_are_completed_and_a_write_of_nothing_does_not_loop(tmp_path, monkeypatch):
