@@ -803,7 +803,8 @@ class PreferenceStore:
                 "ranking is not saved and is kept: free some space and submit again.")
 
     def _write_error(self, error: OSError) -> PreferenceStoreError:
-        advice = ("move that file away (the store did not make it) and submit again" if isinstance(error, UnsafeFileError)
+        advice = ("move that file away (the store did not make it) and submit again"
+                  if isinstance(error, UnsafeFileError)
                   else "choose a folder you can write to (or fix its permissions) and submit again")
         return PreferenceStoreError(f"could not save to {self.path}: {error.strerror or error}. Nothing was written "
                                     f"and your ranking is kept: {advice}.")

@@ -46,7 +46,7 @@ def run_prefs_check(path) -> tuple[int, bool, str]:
               "    except SystemExit as exit:\n"
               "        status = exit.code\n"
               "print(json.dumps([status, 'torch' in sys.modules, out.getvalue()]))\n")
-    result = subprocess.run([sys.executable, "-c", "import json\n" + script], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-c", "import json\n" + script], capture_output=True, encoding="utf-8",
                             timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     return tuple(json.loads(result.stdout))
@@ -67,8 +67,8 @@ def test_prefs_check_does_not_import_torch(tmp_path):
 def test_python_m_rlhf_course_prefs_check(tmp_path):
     PreferenceStore(tmp_path, "ana").submit(PROMPT, ANSWERS, [[0], [1]], "sft")
     result = subprocess.run([sys.executable, "-m", "rlhf_course", "prefs", "check", str(tmp_path)],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, encoding="utf-8", timeout=120)
     assert result.returncode == 0 and result.stdout.endswith("OK\n")
-    result = subprocess.run([sys.executable, "-m", "rlhf_course", "prefs", "check"], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run([sys.executable, "-m", "rlhf_course", "prefs", "check"], capture_output=True,
+                            encoding="utf-8", timeout=120)
     assert result.returncode == 2 and "the following arguments are required: paths" in result.stderr

@@ -65,7 +65,7 @@ def run_writers(tmp_path, env: dict, n_workers: int = 4, n_each: int = 25) -> li
     """Start `n_workers` writer processes on one file, let them go at once, and return what each printed."""
     folder, go = tmp_path / "prefs", tmp_path / "go"
     processes = [subprocess.Popen([sys.executable, "-c", WRITER, str(folder), str(go), str(w), str(n_each)],
-                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8")
                  for w in range(n_workers)]
     try:
         deadline = time.monotonic() + 120
@@ -119,7 +119,7 @@ def test_the_course_modules_import_and_the_store_locks_without_fcntl(tmp_path):
               "store.submit('p', ['a', 'b'], [[0], [1]], checkpoint='sft')\n"
               "print(filelock.FileLock.__name__, len(store.records()))\n")
     result = subprocess.run([sys.executable, "-c", script], env=without_fcntl_env(tmp_path), capture_output=True,
-                            text=True, timeout=300)
+                            encoding="utf-8", timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split() == ["SoftFileLock", "1"]
 

@@ -134,7 +134,8 @@ def test_a_look_alike_that_appears_after_the_store_was_made_is_refused_at_the_fi
     assert sorted(p.name for p in tmp_path.glob("*.jsonl")) == ["ana.jsonl"]
 
 
-@pytest.mark.parametrize("first, second", [("ana", "anna"), ("José", "Jose"), ("Nina", "Нина"), ("Nikos", "Νίκος"),
+@pytest.mark.parametrize("first, second", [("ana", "anna"), ("José", "Jose"), ("Nina", "Нина"),
+                                           ("Nikos", "Νίκος"),
                                            ("bob", "bob2")])
 def test_different_names_are_not_refused(tmp_path, first, second):
     PreferenceStore(tmp_path, first).submit(PROMPT, ANSWERS, [[0], [1]], "sft")

@@ -51,7 +51,8 @@ def test_a_ranking_of_more_than_64_answers_is_refused_at_once(tmp_path):
     with pytest.raises(ValueError, match="a ranking holds at most 64 answers \\(2,016 pairs\\), not 65"):
         store.submit(PROMPT, answers, [[i] for i in range(65)], "sft")
     with pytest.raises(ValueError, match="at most 64 answers"):
-        store.submit_many([(PROMPT + "?", ANSWERS, [[0], [1]], "sft"), (PROMPT, answers, [[i] for i in range(65)], "sft")])
+        store.submit_many([(PROMPT + "?", ANSWERS, [[0], [1]], "sft"),
+                           (PROMPT, answers, [[i] for i in range(65)], "sft")])
     with pytest.raises(ValueError, match="at most 64 answers"):
         store.skip(PROMPT, answers, "sft")
     assert not store.path.exists()
@@ -90,7 +91,8 @@ def test_a_sync_tools_conflicted_copy_counts_each_record_once(tmp_path, capsys):
     assert f"was read before from {store.path}:1 and 2 more of its records (lines 2, 3)" in problems[0].message
     assert check_preference_files([tmp_path]) == 1
     out = capsys.readouterr().out
-    assert f"{store.path}: 3 rankings" in out and f"{copy}: 1 rankings, 0 skipped, 0 undone, 1 pairs, 1 problem(s)" in out
+    assert f"{store.path}: 3 rankings" in out
+    assert f"{copy}: 1 rankings, 0 skipped, 0 undone, 1 pairs, 1 problem(s)" in out
 
 
 def test_an_undo_in_a_copy_takes_back_the_record_in_the_original(tmp_path):
