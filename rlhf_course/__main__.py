@@ -36,6 +36,8 @@ def add_prefs_commands(prefs: argparse.ArgumentParser) -> None:
 def command_prefs_check(args) -> int:
     from .preference_store import check_preference_files
 
+    if hasattr(sys.stdout, "reconfigure"):  # a console that cannot show a name's letters shows \u escapes instead
+        sys.stdout.reconfigure(errors="backslashreplace")
     return check_preference_files(args.paths)
 
 

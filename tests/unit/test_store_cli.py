@@ -4,6 +4,7 @@ checks text files without importing torch (which took about 5 s)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,12 @@ def test_python_m_rlhf_course_prefs_check(tmp_path):
     result = subprocess.run([sys.executable, "-m", "rlhf_course", "prefs", "check"], capture_output=True,
                             encoding="utf-8", timeout=120)
     assert result.returncode == 2 and "the following arguments are required: paths" in result.stderr
+
+
+def test_a_console_that_cannot_show_a_name_gets_escapes_not_a_crash(tmp_path):
+    PreferenceStore(tmp_path, "प्रिया").submit(PROMPT, ANSWERS, [[0], [1]], "sft")
+    result = subprocess.run([sys.executable, "-m", "rlhf_course", "prefs", "check", str(tmp_path)],
+                            capture_output=True, encoding="ascii", timeout=120,
+                            env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "\\u092a\\u094d\\u0930\\u093f\\u092f\\u093e.jsonl: 1 rankings" in result.stdout
