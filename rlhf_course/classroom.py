@@ -63,7 +63,7 @@ from .preference_store import (
     effective_records,
     item_key,
     preference_files,
-    read_preference_file,
+    read_preference_files,
     validate_annotator_name,
     validate_item,
     validate_text,
@@ -778,10 +778,10 @@ def _read_class_rankings(folder: Path, assignment: dict):
     """Per student (file name), their latest ranking of each assignment item, and their counts."""
     item_of_key = {item_key(item["prompt"], item["answers"]): item["id"] for item in assignment["items"]}
     files, problems = _plain_preference_files(folder)
+    read, read_problems = read_preference_files(files)  # a record in two files (a sync tool's copy) counts once
+    problems += read_problems
     per_student: dict[str, dict] = {}
-    for path in files:
-        records, file_problems = read_preference_file(path)
-        problems += file_problems
+    for path, records in read:
         latest: dict[str, Ranking] = {}
         skipped, other, repeats, pairs = set(), 0, 0, 0
         for record in effective_records(records):

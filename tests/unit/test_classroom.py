@@ -412,3 +412,20 @@ def test_students_in_separate_processes_rank_at_once_and_every_ranking_counts_on
     assert sorted(on_disk) == sorted(submitted) and len(set(on_disk)) == len(on_disk)  # all there, none twice
     assert all(row.ranked == row.assigned == rankings_each and row.repeats == 0 for row in final.students)
     assert final.problems == [] and seen == sorted(seen) and seen and seen[0] < final.rankings
+
+
+def test_a_sync_tools_copy_of_a_students_file_is_counted_once_and_reported(class_dir):
+    """Dropbox and OneDrive leave "ana (conflicted copy).jsonl" beside ana.jsonl: its rankings are ana's, once."""
+    items = clear_items(3)
+    classroom.write_assignment(class_dir, classroom.make_assignment(items, ["ana", "ben"], 3, everyone_ranks=3))
+    for name in ("ana", "ben"):
+        store = PreferenceStore(class_dir, name)
+        for item in items[:2]:
+            store.submit(item["prompt"], item["answers"], [[0], [1], [2]], "world")
+    once = classroom.class_summary(simulated_pairs=SIMULATED_PAIRS)
+    copy = class_dir / "ana (conflicted copy).jsonl"
+    copy.write_bytes((class_dir / "ana.jsonl").read_bytes())
+    summary = classroom.class_summary(simulated_pairs=SIMULATED_PAIRS)
+    assert (summary.rankings, summary.pairs) == (once.rankings, once.pairs) == (4, 12)
+    assert summary.student("ana").ranked == 2
+    assert any(copy.name in str(problem) for problem in summary.problems)
