@@ -9,10 +9,15 @@ It then writes a table (default `benchmarks/results/robustness_<profile>.md`): o
 checks (`report.check`, with its threshold) and per headline number of `report.json`, its minimum, median and
 maximum over the runs, and which runs failed which notebook.
 
-    python benchmarks/robustness.py                      # six runs, one at a time (about 70 min on 2 cores)
-    python benchmarks/robustness.py --jobs 2             # two at a time, one thread each
+    python benchmarks/robustness.py                      # every run, one at a time
+    python benchmarks/robustness.py --jobs 2             # two at a time, one thread each (about 95 min on 2 cores)
     python benchmarks/robustness.py --table-only         # rebuild the table from the runs already there
-    python benchmarks/robustness.py --jobs 2 --from 03   # after a change to notebook 03 or later: rerun 03-06
+    python benchmarks/robustness.py --jobs 2 --from 03   # after a change to notebook 03 or later: rerun from 03
+
+By default that is the five seeds and one run per other kernel family: on an x86 Linux machine six runs where the
+CPU has AVX2 but no AVX-512 (seed0-default), seven where it has AVX-512 (seed 0 under the two of `default`, `avx2`
+and `avx512` that torch did not choose); `--no-capabilities` runs the seeds alone. `--from NN` reruns each of
+those runs in `--out` from notebook NN to the course's last, on its own earlier checkpoints.
 
 Not part of CI. Each run gets cores / jobs threads. On some CPUs the thread count changes the stream too (seen on
 an AVX-512 machine: seed 0 at one and at two threads gave different base models), so a run at another thread

@@ -1,8 +1,12 @@
 """The preference store: people's and simulated annotators' rankings, kept safe on disk, loaded and checked.
 
 Where rankings live
-    One append-only JSONL file per annotator: people's rankings in `data/preferences/<name>.jsonl`
-    (committed with the course), simulated annotators' in `runs/<profile>/preferences/<name>.jsonl`.
+    One append-only JSONL file per annotator, `<folder>/<name>.jsonl`. People's rankings go to the folder the
+    widget is given: in notebook 03 `human_preferences_dir()`, which is `$RLHF_PREFERENCES_DIR` or else
+    `data/preferences/` (made at the first write; the course ships no rankings), in a class the class folder
+    (`classroom`). Simulated annotators' go to `runs/<profile>/preferences/`; where nobody is at the notebook
+    (`course.is_headless`: the runner, nbval), a stand-in drives notebook 03's widget into
+    `runs/<profile>/preferences/widget-demo/`.
 
 A ranking is a list of groups of answer indices, best → worst, a group holding tied answers:
 `[[2], [0, 3], [1]]` says answer 2 is best, 0 and 3 tie, 1 is worst (what a ranking means and which pairs it
