@@ -1,6 +1,7 @@
 """The course's command line.
 
     python -m rlhf_course run [--profile P] [--seed N] [--from NN] [--until NN]   execute the notebooks headless
+                              [--timeout S] [--keep-going] [--notebooks DIR]
     python -m rlhf_course report [--profile P] [--seed N]  print runs/<profile>/report.json
     python -m rlhf_course clean [--profile P] [--seed N]   delete runs/<profile> (checkpoints, outputs)
     python -m rlhf_course prefs check PATH...              validate preference files (JSONL)

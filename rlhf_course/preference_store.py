@@ -91,7 +91,8 @@ class PreferenceStoreError(RuntimeError):
 
 
 def human_preferences_dir() -> Path:
-    """`data/preferences/`: people's rankings, committed with the course (`$RLHF_PREFERENCES_DIR` overrides)."""
+    """`data/preferences/`: where the widget keeps people's rankings (`$RLHF_PREFERENCES_DIR` overrides); made at
+    the first ranking, none ship with the course."""
     from .models import repo_root  # imported here: `models` pulls in torch, the store does not need it
 
     return Path(os.environ.get("RLHF_PREFERENCES_DIR") or repo_root() / "data" / "preferences")
