@@ -159,6 +159,18 @@ def _has_error(cell) -> bool:
     return any(o.get("output_type") == "error" for o in cell.get("outputs", []))
 
 
+def settings_outside_a_read_only_home() -> None:
+    """A read-only home folder (some lab machines): the kernels' IPython and matplotlib keep their settings and
+    caches in a temporary folder instead, said once here rather than warned by every kernel."""
+    home = Path.home()
+    if os.access(home, os.W_OK) or (os.environ.get("IPYTHONDIR") and os.environ.get("MPLCONFIGDIR")):
+        return
+    scratch = tempfile.mkdtemp(prefix="rlhf-settings-")
+    os.environ.setdefault("IPYTHONDIR", os.path.join(scratch, "ipython"))
+    os.environ.setdefault("MPLCONFIGDIR", os.path.join(scratch, "matplotlib"))
+    print(f"{home} is read-only: the kernels keep IPython's and matplotlib's settings in {scratch} for this run")
+
+
 def use_seed(args) -> None:
     """`--seed N` sets `RLHF_SEED` for this process and the kernels it starts (checked: a whole number)."""
     if getattr(args, "seed", None) is not None:
@@ -180,6 +192,7 @@ def command_run(args) -> int:
         # the kernels start in notebooks/, not here: a relative folder would put their checkpoints elsewhere
         os.environ["RLHF_RUNS_DIR"] = str(Path(os.environ["RLHF_RUNS_DIR"]).resolve())
     os.environ["RLHF_HEADLESS"] = "1"  # nobody is at the widgets: notebooks drive them by code
+    settings_outside_a_read_only_home()
     if not (base_model_source() and not Path(base_model_source()).is_dir()):  # a Hub id is meant to be downloaded
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

@@ -64,6 +64,14 @@ def make_venv():
     return python
 
 
+def without_a_writable_home():
+    """A read-only home (some lab machines): pip would warn at every call that its cache is off; say it once."""
+    home = os.path.expanduser("~")
+    if not os.access(home, os.W_OK) and "PIP_NO_CACHE_DIR" not in os.environ:
+        os.environ["PIP_NO_CACHE_DIR"] = "1"
+        print("setup: %s is read-only, so pip runs without its download cache" % home)
+
+
 def install(python):
     run(python, "-m", "pip", "install", "-q", "--upgrade", "pip")
     run(python, "-m", "pip", "install", "-q", "-r", "requirements.txt")
@@ -88,6 +96,7 @@ def allow_jupyter_as_root():
 def main(argv):
     check_python()
     python = make_venv()
+    without_a_writable_home()
     install(python)
     allow_jupyter_as_root()
     if "--tests" in argv:
