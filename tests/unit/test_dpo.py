@@ -2,6 +2,7 @@
 
 import copy
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -22,16 +23,36 @@ def test_loss_hand_value():
     assert loss.item() == pytest.approx(math.log(1 + math.exp(-0.3)))
 
 
-def test_answer_logprobs_ignore_the_prompt(tok, small_model):
-    a = sft.tokenize_demonstration(tok, "Write a happy story.", "Lily smiled. The end.")
-    b = sft.tokenize_demonstration(tok, "Write a sad story.", "Lily smiled. The end.")
-    batch = sft.collate([a, b], tok.pad_token_id)
-    logps = dpo.answer_logprobs(small_model, **batch)
-    assert logps.shape == (2,) and torch.all(logps < 0)
-    # The same answer with no prompt tokens scored: summing over answer tokens only means the prompt's own
-    # tokens never contribute; check by zeroing the labels of the answer: the sum becomes 0.
+class _Bigram:
+    """A language model whose next-token distribution depends on the current token only: logits_t = W[x_t]."""
+
+    def __init__(self, vocab_size: int):
+        self.W = torch.randn(vocab_size, vocab_size, generator=torch.Generator().manual_seed(0)) * 2
+
+    def __call__(self, input_ids, attention_mask=None, position_ids=None):
+        return SimpleNamespace(logits=self.W[input_ids])
+
+
+def test_answer_logprobs_ignore_the_prompt(tok):
+    """The same answer after a short and a long prompt. Under a bigram model the answer's log-prob is
+    log p(y_1 | <|assistant|>) + Σ_t log p(y_t | y_{t−1}): the chat template ends every prompt with the same token,
+    so both rows must score exactly the same, and that sum is computed here token by token. Summing the prompt's
+    tokens too would make the rows differ (10 and 22 prompt tokens); a mask off by one would count the
+    <|end|> → <|assistant|> step and drop the EOS."""
+    answer = "Lily smiled. The end."
+    a = sft.tokenize_demonstration(tok, "Write a happy story.", answer)
+    b = sft.tokenize_demonstration(tok, "Write a sad story about a fox named Lily in the forest.", answer)
+    assert len(a["input_ids"]) != len(b["input_ids"]) and a["input_ids"][-12:] == b["input_ids"][-12:]
+    batch = sft.collate([a, b], tok.pad_token_id)  # a is right-padded to b's length
+    model = _Bigram(len(tok))
+    logps = dpo.answer_logprobs(model, **batch)
+    log_p = torch.log_softmax(model.W, dim=-1)
+    ids, labels = a["input_ids"], a["labels"]
+    expected = sum(log_p[ids[j - 1], ids[j]] for j in range(1, len(ids)) if labels[j] != sft.IGNORE_INDEX)
+    torch.testing.assert_close(logps, torch.stack([expected, expected]))
+    # with every label ignored nothing is summed at all
     only_prompt = dict(batch, labels=torch.full_like(batch["labels"], sft.IGNORE_INDEX))
-    assert torch.all(dpo.answer_logprobs(small_model, **only_prompt) == 0)
+    assert torch.all(dpo.answer_logprobs(model, **only_prompt) == 0)
 
 
 def test_training_raises_the_implicit_reward_margin(tok, small_model):
