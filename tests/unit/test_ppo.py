@@ -111,6 +111,41 @@ def test_a_short_run_updates_the_policy_with_ratio_one_first(tok, actors):
         assert torch.equal(p, before[name]), "the reference must stay frozen"
 
 
+def test_the_critic_learns_the_returns_of_its_batch(tok, actors, monkeypatch):
+    """One iteration, 4 epochs of 2 minibatches over 8 answers: afterwards the critic's values on that very batch are
+    closer to its returns. Stored reference numbers (seeded, CPU): the mean squared error over the 96 answer tokens
+    falls from 8.96 to 0.49, and 92 of the 96 values moved toward their return. Asserted: less than a quarter of
+    the error is left, and more than 9 tokens in 10 moved closer. A critic that never steps, learns the advantages instead of
+    the returns, or climbs its loss leaves the error where it was or raises it."""
+    policy, reference, reward_model, value_model = actors
+    seen = {}
+    gae, token_values = ppo.compute_gae, ppo.token_values
+
+    def keep_batch(rewards, values, mask, gamma, lam):  # the rollout's (values, mask, returns), once
+        advantages, returns = gae(rewards, values, mask, gamma, lam)
+        seen.setdefault("targets", (values.clone(), mask.clone(), returns.clone()))
+        return advantages, returns
+
+    def keep_inputs(model, input_ids, attention_mask, prompt_len):  # the first call is the whole batch's
+        seen.setdefault("inputs", (input_ids, attention_mask, prompt_len))
+        return token_values(model, input_ids, attention_mask, prompt_len)
+
+    monkeypatch.setattr(ppo, "compute_gae", keep_batch)
+    monkeypatch.setattr(ppo, "token_values", keep_inputs)
+    prompts = [f"Write a story about {n}." for n in ["Lily", "Tom", "Mia", "Ben", "Sue", "Max", "Zoe", "Leo"]]
+    config = dataclasses.replace(SMALL, iterations=1, epochs=4, value_lr=1e-2)
+    ppo.train_ppo(policy, reference, reward_model, value_model, tok, prompts, config)
+    old, mask, returns = seen["targets"]
+    with torch.no_grad():
+        new = token_values(value_model, *seen["inputs"]) * mask
+    error_before = ppo.masked_mean((old - returns) ** 2, mask).item()
+    error_after = ppo.masked_mean((new - returns) ** 2, mask).item()
+    assert error_before > 1.0, "the test needs returns the untrained critic gets wrong"
+    assert error_after < error_before / 4, (error_before, error_after)
+    closer = ((new - returns).abs() < (old - returns).abs()).float()
+    assert ppo.masked_mean(closer, mask).item() > 0.9
+
+
 def test_prompt_problems_are_errors_before_training(tok, actors):
     policy, reference, reward_model, value_model = actors
     with pytest.raises(ValueError, match="no training prompts"):
