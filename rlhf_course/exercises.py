@@ -207,7 +207,10 @@ exercise(
     task="return the learning rate at `step`: linear warm-up to max_lr over warmup_steps (step 0 gets "
          "max_lr/warmup_steps), then cosine decay to min_ratio·max_lr at total_steps",
     reference=training.cosine_lr,
-    cases=lambda: [(s, 100, 10, 3e-3, 0.1) for s in (0, 4, 9, 10, 40, 99, 100, 120)],
+    # several schedules, so that a floor, length or warm-up written in as a number instead of read from the
+    # arguments is caught: floor 0.1, floor 0 (to 0 at the end), floor ½ with no warm-up at all
+    cases=lambda: ([(s, 100, 10, 3e-3, 0.1) for s in (0, 4, 9, 10, 40, 99, 100, 120)]
+                   + [(s, 50, 5, 1e-3, 0.0) for s in (0, 4, 5, 27, 50)] + [(s, 20, 0, 1.0, 0.5) for s in (0, 10, 19)]),
     mistakes={
         "No warm-up: the first steps should climb linearly from max_lr/warmup_steps to max_lr.":
             lambda s, t, w, lr, m: lr * (m + (1 - m) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / t)))),
@@ -352,7 +355,7 @@ def _kl_cases():
         _, _, mask, g = _ppo_tensors(seed)
         # log-probs after the answer's end are whatever the caller left there: they must not count
         logprobs, ref = -torch.rand(3, 5, generator=g), -torch.rand(3, 5, generator=g)
-        cases.append((logprobs, ref, torch.randn(3, generator=g), mask, 0.1))
+        cases.append((logprobs, ref, torch.randn(3, generator=g), mask, 0.1 if seed == 0 else 0.3))
     return cases
 
 
@@ -386,6 +389,9 @@ def _gae_cases():
     for seed, (gamma, lam) in zip((0, 1, 2), ((1.0, 0.95), (0.9, 0.8), (1.0, 1.0))):
         _, _, mask, g = _ppo_tensors(seed)
         cases.append((torch.randn(3, 5, generator=g) * mask, torch.randn(3, 5, generator=g) * mask, mask, gamma, lam))
+    # rewards and values not zeroed after the answer's end: they must count as 0 (no bootstrap from past the end)
+    _, _, mask, g = _ppo_tensors(3)
+    cases.append((torch.randn(3, 5, generator=g), torch.randn(3, 5, generator=g), mask, 0.9, 0.95))
     return cases
 
 
@@ -451,7 +457,7 @@ def _policy_loss_cases():
     cases = []
     for seed in (0, 1):
         logprobs, old, mask, g = _ppo_tensors(seed)
-        cases.append((logprobs, old, torch.randn(3, 5, generator=g), mask, 0.2))
+        cases.append((logprobs, old, torch.randn(3, 5, generator=g), mask, 0.2 if seed == 0 else 0.1))
     return cases
 
 
@@ -479,7 +485,8 @@ def _value_loss_cases():
     for seed in (2, 3):
         _, _, mask, g = _ppo_tensors(seed)
         old = torch.randn(3, 5, generator=g)
-        cases.append((old + 0.5 * torch.randn(3, 5, generator=g), old, torch.randn(3, 5, generator=g), mask, 0.2))
+        cases.append((old + 0.5 * torch.randn(3, 5, generator=g), old, torch.randn(3, 5, generator=g), mask,
+                      0.2 if seed == 2 else 0.3))
     return cases
 
 
@@ -520,7 +527,13 @@ exercise(
     task="return the share of prompts where scores beat baseline_scores (same order) by more than tie_margin, "
          "ties (|a − b| ≤ tie_margin) counting half",
     reference=evaluation.win_rate,
-    cases=lambda: [([0.5, 0.7, 0.2, 0.9], [0.4, 0.7, 0.3, 0.9], 1e-9), ([0.1, 0.2, 0.3], [0.1, 0.25, 0.2], 0.01)],
+    cases=lambda: [([0.5, 0.7, 0.2, 0.9], [0.4, 0.7, 0.3, 0.9], 1e-9), ([0.1, 0.2, 0.3], [0.1, 0.25, 0.2], 0.01),
+                   # more wins than losses (a tie left out of the denominator changes the rate), and ties that
+                   # are not equal: +0.005, +0.004 and −0.004 within the margin 0.01, and a difference of exactly
+                   # the margin 0.25
+                   ([0.9, 0.5, 0.8, 0.1, 0.7], [0.1, 0.5, 0.2, 0.1, 0.9], 1e-9),
+                   ([0.300, 0.300, 0.300, 0.5, 0.6], [0.295, 0.296, 0.304, 0.1, 0.2], 0.01),
+                   ([0.5, 0.75, 0.5], [0.25, 0.5, 0.0], 0.25)],
     mistakes={
         "Ties count half a win, not nothing.": lambda a, b, t: sum(x > y + t for x, y in zip(a, b)) / len(a),
         "Ties count half a win, not a whole one.": lambda a, b, t: sum(x >= y - t for x, y in zip(a, b)) / len(a),

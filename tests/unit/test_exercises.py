@@ -2,8 +2,9 @@
 
 import nbformat
 import pytest
+import torch
 
-from rlhf_course import exercises
+from rlhf_course import exercises, ppo, training
 
 CASES = [(ex_id, hint) for ex_id, ex in exercises.EXERCISES.items() for hint in ex.mistakes]
 
@@ -85,3 +86,47 @@ def test_a_prediction_is_revealed_from_the_measured_numbers(capsys):
     assert exercises.reveal("04.P", "a", gain=0.11, gain_at_t07=0.05) == "c"
     assert "You said a." in capsys.readouterr().out
     assert exercises.reveal("03.P", None, place_probe=0.45) == "b"
+
+
+# Wrong answers no hint names, which inputs with as many wins as losses, exact ties only, one floor, one β or ε,
+# or pre-masked tensors let through: each must now differ from the reference on some input.
+def _win_rate_ties_left_out(a, b, t):  # a tie neither wins nor counts: wins / decided prompts
+    decided = [(x, y) for x, y in zip(a, b) if abs(x - y) > t]
+    return sum(x > y for x, y in decided) / len(decided)
+
+
+def _gae_inputs_not_masked(rewards, values, mask, gamma, lam):  # bootstraps from a value after the answer's end
+    advantages, running = torch.zeros_like(rewards), torch.zeros_like(rewards[:, 0])
+    for t in reversed(range(rewards.shape[1])):
+        next_value = values[:, t + 1] if t + 1 < rewards.shape[1] else torch.zeros_like(running)
+        running = rewards[:, t] + gamma * next_value - values[:, t] + gamma * lam * running
+        advantages[:, t] = running
+    return advantages * mask, (advantages * mask + values) * mask
+
+
+WRONG_BUT_UNHINTED = {
+    "05.1 ties left out of the denominator": ("05.1", _win_rate_ties_left_out),
+    "05.1 ties only where equal (the margin ignored)":
+        ("05.1", lambda a, b, t: sum(1.0 if x > y else 0.5 if x == y else 0.0 for x, y in zip(a, b)) / len(a)),
+    "05.1 a win is any a > b (the margin on one side only)":
+        ("05.1", lambda a, b, t: sum(1.0 if x > y else 0.5 if abs(x - y) <= t else 0.0 for x, y in zip(a, b)) / len(a)),
+    "05.1 a difference of exactly the margin is not a tie":
+        ("05.1", lambda a, b, t: sum(1.0 if x > y + t else 0.5 if abs(x - y) < t else 0.0 for x, y in zip(a, b))
+         / len(a)),
+    "01.2 the floor written in as 0.1": ("01.2", lambda s, t, w, lr, m: training.cosine_lr(s, t, w, lr, 0.1)),
+    "01.2 the schedule's length and warm-up written in": (
+        "01.2", lambda s, t, w, lr, m: training.cosine_lr(s, 100, 10, lr, m)),
+    "04.1 β written in as 0.1": ("04.1", lambda lp, ref, s, m, b: ppo.kl_penalty_rewards(lp, ref, s, m, 0.1)),
+    "04.2 rewards and values after the end not zeroed": ("04.2", _gae_inputs_not_masked),
+    "04.2 returns not masked": ("04.2", lambda r, v, m, g, lam: (lambda a: (a, a + v))(
+        ppo.compute_gae(r, v, m, g, lam)[0])),
+    "04.4 ε written in as 0.2": ("04.4", lambda lp, old, a, m, e: ppo.ppo_policy_loss(lp, old, a, m, 0.2)),
+    "04.5 ε written in as 0.2": ("04.5", lambda v, old, r, m, e: ppo.ppo_value_loss(v, old, r, m, 0.2)),
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG_BUT_UNHINTED))
+def test_wrong_answers_no_hint_names_are_still_rejected(name):
+    ex_id, wrong = WRONG_BUT_UNHINTED[name]
+    ex = exercises.EXERCISES[ex_id]
+    assert exercises.diagnose(ex, wrong, ex.cases()) is not None, f"{name} passes the check of {ex_id}"
