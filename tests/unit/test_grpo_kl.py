@@ -17,7 +17,8 @@ LN2 = math.log(2)
 def _batch():
     """Two answers, T = 3; answer 0 has 2 tokens, answer 1 has 1. log π_ref − log π per token:
     answer 0: (ln 2, −ln 2), answer 1: (−ln 2); the masked columns hold garbage (5, 3, −4) that must not count.
-    k3 = e^x − x − 1 at x = ln 2: 2 − ln 2 − 1 = 1 − ln 2 = 0.306853; at x = −ln 2: ½ + ln 2 − 1 = ln 2 − ½ = 0.193147."""
+    k3 = e^x − x − 1 at x = ln 2: 2 − ln 2 − 1 = 1 − ln 2 = 0.306853;
+    at x = −ln 2: ½ + ln 2 − 1 = ln 2 − ½ = 0.193147."""
     logprobs = torch.tensor([[-1.0, -1.5, -0.7], [-2.0, -0.3, -0.9]])
     log_ratio = torch.tensor([[LN2, -LN2, 5.0], [-LN2, 3.0, -4.0]])
     mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])

@@ -115,8 +115,8 @@ def test_the_critic_learns_the_returns_of_its_batch(tok, actors, monkeypatch):
     """One iteration, 4 epochs of 2 minibatches over 8 answers: afterwards the critic's values on that very batch are
     closer to its returns. Stored reference numbers (seeded, CPU): the mean squared error over the 96 answer tokens
     falls from 8.96 to 0.49, and 92 of the 96 values moved toward their return. Asserted: less than a quarter of
-    the error is left, and more than 9 tokens in 10 moved closer. A critic that never steps, learns the advantages instead of
-    the returns, or climbs its loss leaves the error where it was or raises it."""
+    the error is left, and more than 9 tokens in 10 moved closer. A critic that never steps, learns the advantages
+    instead of the returns, or climbs its loss leaves the error where it was or raises it."""
     policy, reference, reward_model, value_model = actors
     seen = {}
     gae, token_values = ppo.compute_gae, ppo.token_values

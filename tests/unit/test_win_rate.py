@@ -13,9 +13,9 @@ def test_ties_count_half_and_stay_in_the_denominator():
 
 
 def test_a_tie_is_a_difference_within_the_margin_on_either_side():
-    """Margin 0.01: +0.005 and −0.004 are ties, +0.4 a win: (½ + ½ + 1)/3 = 2/3.
-    (Ties only where equal: 2/3 would become (1 + 0 + 1)/3; a margin on one side only, (1 + ½ + 1)/3 or (½ + 0 + 1)/3.)"""
-    assert win_rate([0.300, 0.300, 0.5], [0.295, 0.304, 0.1], tie_margin=0.01) == pytest.approx(2 / 3)
+    """Margin 0.01: +0.005, +0.004 and −0.004 are ties, +0.4 a win: (½ + ½ + ½ + 1)/4 = 0.625.
+    (Ties only where equal: (1 + 1 + 0 + 1)/4 = 0.75; any a > b a win: (1 + 1 + ½ + 1)/4 = 0.875.)"""
+    assert win_rate([0.3, 0.3, 0.3, 0.5], [0.295, 0.296, 0.304, 0.1], tie_margin=0.01) == pytest.approx(0.625)
     # a difference of exactly the margin is a tie (0.5 − 0.25 = 0.25, exact in binary)
     assert win_rate([0.5, 0.25], [0.25, 0.5], tie_margin=0.25) == 0.5
     assert win_rate([0.5], [0.25], tie_margin=0.25) == 0.5
