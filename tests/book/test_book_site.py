@@ -66,8 +66,8 @@ def test_book_builds(site, capsys):
     assert site["chapters"], "the book has no chapters"
     for name in site["chapters"]:
         assert (HTML / "chapters" / name.replace(".ipynb", ".html")).exists(), name
-    for page in ("intro.html", "exercises.html", "ppo_details.html", "classroom.html", "robustness.html",
-                 "glossary.html", "references.html"):
+    for page in ("intro.html", "setup.html", "exercises.html", "ppo_details.html", "classroom.html",
+                 "robustness.html", "glossary.html", "references.html"):
         assert (HTML / page).exists(), page
     with capsys.disabled():
         print(f"\nbook: profile {site['profile']}, {site['pages']} pages, built in {site['build_seconds']} s "
@@ -147,7 +147,7 @@ def test_book_site_in_browser(site, server, capsys, browser_path):
     from playwright.sync_api import sync_playwright
 
     chapters = [name.replace(".ipynb", ".html") for name in site["chapters"]]
-    pages = ["intro.html", *[f"chapters/{c}" for c in chapters], "exercises.html", "ppo_details.html",
+    pages = ["intro.html", *[f"chapters/{c}" for c in chapters], "setup.html", "exercises.html", "ppo_details.html",
              "classroom.html", "robustness.html", "glossary.html", "references.html"]
     ppo = next((c for c in chapters if c.startswith("04_")), chapters[-1])
     shots_dir = _screenshot_dir(site["profile"])
