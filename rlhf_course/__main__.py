@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 
 # ---- `prefs`: preference files are text, so these commands run before the imports below load torch (seconds) ----
@@ -83,8 +84,32 @@ def select_notebooks(start: str | None = None, until: str | None = None, folder:
     return notebooks[first : last + 1]
 
 
-def execute_notebook(path: Path, out_path: Path, timeout: int, keep_going: bool = False) -> float:
-    """Run one notebook in a fresh kernel, save the executed copy; return its wall time in seconds.
+# Run after a notebook's last cell, in its kernel, and left out of the executed copy: whether the notebook fits a
+# smaller GPU (Colab's T4: 15 GB) is its peak memory, which only its own kernel can tell.
+PEAK_GPU_MEMORY_PROBE = """\
+import json as _json, sys as _sys
+_torch = _sys.modules.get("torch")
+_cuda = _torch is not None and _torch.cuda.is_available()
+print(_json.dumps({"peak_gpu_bytes": _torch.cuda.max_memory_allocated() if _cuda else None}))"""
+
+
+class NotebookRun(NamedTuple):
+    wall_s: float
+    peak_gpu_gib: float | None  # torch.cuda.max_memory_allocated() at the end; None without CUDA
+
+
+def peak_gpu_gib(probe_outputs: list) -> float | None:
+    """The probe cell's answer in GiB (None when it printed none or there was no GPU)."""
+    text = "".join(o.get("text", "") for o in probe_outputs if o.get("output_type") == "stream")
+    try:
+        peak = json.loads(text.strip().splitlines()[-1])["peak_gpu_bytes"]
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
+    return None if peak is None else round(peak / 2**30, 2)
+
+
+def execute_notebook(path: Path, out_path: Path, timeout: int, keep_going: bool = False) -> NotebookRun:
+    """Run one notebook in a fresh kernel, save the executed copy; return its wall time and peak GPU memory.
 
     With `keep_going`, cells after a failing one still run; the failure is raised at the end.
     """
@@ -96,6 +121,8 @@ def execute_notebook(path: Path, out_path: Path, timeout: int, keep_going: bool 
 
     nb = nbformat.read(path, as_version=4)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    probe = nbformat.v4.new_code_cell(PEAK_GPU_MEMORY_PROBE)
+    nb.cells.append(probe)
     bar = tqdm(total=len(code_cells), desc=path.stem, unit="cell")
     sockets = tempfile.mkdtemp(prefix="rlhf-kernel-")
     client = NotebookClient(
@@ -106,11 +133,14 @@ def execute_notebook(path: Path, out_path: Path, timeout: int, keep_going: bool 
         resources={"metadata": {"path": str(path.parent)}},  # the kernel's cwd, as in JupyterLab
         store_widget_state=True,
         allow_errors=keep_going,
-        on_cell_complete=lambda cell, cell_index: bar.update(1),
+        on_cell_complete=lambda cell, cell_index: bar.update(int(cell_index < len(nb.cells) - 1)),
     )
     start = time.perf_counter()
     try:
-        client.execute()
+        try:
+            client.execute()
+        finally:
+            nb.cells.remove(probe)  # the executed copy is the notebook as the course wrote it
         if keep_going and any(_has_error(c) for c in code_cells):
             first = next(c for c in code_cells if _has_error(c))
             error = next(o for o in first.outputs if o.get("output_type") == "error")
@@ -131,7 +161,7 @@ def execute_notebook(path: Path, out_path: Path, timeout: int, keep_going: bool 
     bar.close()
     out_path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out_path)
-    return time.perf_counter() - start
+    return NotebookRun(time.perf_counter() - start, peak_gpu_gib(probe.outputs))
 
 
 def has_unix_sockets() -> bool:
@@ -204,15 +234,16 @@ def command_run(args) -> int:
     for i, nb in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {nb.name}", flush=True)
         try:
-            wall = execute_notebook(nb, executed / nb.name, args.timeout, args.keep_going)
+            wall, peak_gib = execute_notebook(nb, executed / nb.name, args.timeout, args.keep_going)
         except RuntimeError as error:
             if not args.keep_going:
                 raise
             failures.append(str(error))
             print(f"    FAILED: {error}", flush=True)
             continue
-        record_run(profile.name, nb.stem, round(wall, 1))
-        print(f"    done in {wall:.0f} s", flush=True)
+        record_run(profile.name, nb.stem, round(wall, 1), peak_gib)
+        print(f"    done in {wall:.0f} s" + (f", peak GPU memory {peak_gib} GiB" if peak_gib is not None else ""),
+              flush=True)
     print(f"All done in {time.perf_counter() - total:.0f} s. Executed notebooks: {executed}")
     print(f"Report: {runs_dir(profile.name) / 'report.json'}")
     if failures:

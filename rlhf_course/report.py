@@ -44,10 +44,11 @@ def _write(profile_name: str, report: dict) -> None:
     os.replace(tmp.name, path)
 
 
-def record_run(profile_name: str, notebook: str, wall_s: float) -> None:
-    """Note a notebook's wall time (kernel start included) under `notebooks` in the report."""
+def record_run(profile_name: str, notebook: str, wall_s: float, peak_gpu_gib: float | None = None) -> None:
+    """Note a notebook's wall time (kernel start included) and, on a GPU, its peak GPU memory under `notebooks`."""
     report = read_report(profile_name)
-    report.setdefault("notebooks", {})[notebook] = {"wall_s": wall_s}
+    entry = {"wall_s": wall_s} if peak_gpu_gib is None else {"wall_s": wall_s, "peak_gpu_gib": peak_gpu_gib}
+    report.setdefault("notebooks", {})[notebook] = entry
     _write(profile_name, report)
 
 

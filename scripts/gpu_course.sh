@@ -27,5 +27,8 @@ start=$(date +%s)
 timeout "${COURSE_TIMEOUT:-$([ -n "${BENCH:-}" ] && echo 420 || echo 560)}" python3 -m rlhf_course run --profile "$PROFILE" --keep-going ${RUN_ARGS:-} 2>&1 | tee "$OUT/run.log" | grep -v "cell/s\]$"
 echo "course wall time: $(( $(date +%s) - start )) s" | tee -a "$OUT/machine.txt"
 cp "$RLHF_RUNS_DIR/$PROFILE/report.json" "$OUT/report.json" 2>/dev/null
+# each notebook's wall time and peak GPU memory (torch.cuda.max_memory_allocated in its kernel): fits a 15 GB T4?
+python3 -c 'import json, sys; [print(k, v) for k, v in json.load(open(sys.argv[1])).get("notebooks", {}).items()]' \
+  "$OUT/report.json" 2>/dev/null | tee "$OUT/notebooks.txt"
 # checkpoints are large: keep only the small files
 find "$RLHF_RUNS_DIR" -name "*.safetensors" -delete

@@ -100,6 +100,10 @@ def test_running_a_notebook_without_its_input_checkpoint(runs):
     assert "01_base_model" in message
     assert str(runs.resolve() / "tiny" / "checkpoints" / "base") in message
     assert (runs / "tiny" / "executed" / "02_sft.ipynb").exists()
+    import nbformat  # the failed run's copy is the notebook as written: the memory probe never stays in it
+
+    source = nbformat.read(os.path.join(os.path.dirname(__file__), "..", "..", "notebooks", "02_sft.ipynb"), 4)
+    assert len(nbformat.read(runs / "tiny" / "executed" / "02_sft.ipynb", 4).cells) == len(source.cells)
 
 
 def _one_cell_notebook(folder, source):
@@ -129,8 +133,20 @@ def test_kernels_over_tcp_where_there_are_no_unix_sockets(tmp_path, monkeypatch,
     assert settings["transport_encryption"] == "auto"
     monkeypatch.setattr(cli, "has_unix_sockets", lambda: False)
     path = _one_cell_notebook(tmp_path, "print(6 * 7)")
-    cli.execute_notebook(path, tmp_path / "out" / path.name, timeout=120)
+    run = cli.execute_notebook(path, tmp_path / "out" / path.name, timeout=120)
     executed = nbformat.read(tmp_path / "out" / path.name, as_version=4)
     assert executed.cells[0].outputs[0]["text"] == "42\n"
+    assert len(executed.cells) == 1 and run.peak_gpu_gib is None  # the memory probe ran and was taken out
     captured = capfd.readouterr()
     assert "without encryption" not in captured.err + captured.out
+
+
+def test_the_peak_gpu_memory_is_read_from_the_probe_cell():
+    from rlhf_course.__main__ import peak_gpu_gib
+
+    def printed(text):
+        return [{"output_type": "stream", "name": "stdout", "text": text}]
+
+    assert peak_gpu_gib(printed('{"peak_gpu_bytes": 3221225472}\n')) == 3.0
+    assert peak_gpu_gib(printed('{"peak_gpu_bytes": null}\n')) is None  # no CUDA
+    assert peak_gpu_gib([]) is None and peak_gpu_gib(printed("not json")) is None
