@@ -51,3 +51,16 @@ def test_a_browser_on_the_path_is_found(tmp_path, monkeypatch):
     browser.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
     assert browser_finder.find_browser() == (str(browser), "on the PATH")
+
+
+def test_the_environment_python_is_where_windows_puts_it(monkeypatch):
+    """`py scripts\\setup.py` on Windows: the venv's interpreter is .venv\\Scripts\\python.exe, not .venv/bin/python."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("course_setup", ROOT / "scripts" / "setup.py")
+    course_setup = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(course_setup)
+
+    assert course_setup.venv_python().endswith(os.path.join(".venv", "bin", "python"))
+    monkeypatch.setattr(course_setup.os, "name", "nt")
+    assert course_setup.venv_python().endswith(os.path.join(".venv", "Scripts", "python.exe"))
