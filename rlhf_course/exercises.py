@@ -13,6 +13,7 @@ so an exercise you skip stops only its own notebook.
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from collections.abc import Callable
@@ -44,6 +45,7 @@ class Exercise:
     reference: Callable
     cases: Callable[[], list[tuple]]  # the inputs, as argument tuples (built fresh for each check)
     mistakes: dict[str, Callable] = field(default_factory=dict)  # hint → a typical wrong implementation
+    outputs: tuple[str, ...] = ()  # the names of a tuple result's parts, for the feedback (e.g. advantages, returns)
 
 
 EXERCISES: dict[str, Exercise] = {}
@@ -81,12 +83,53 @@ def same(a, b, tol: float = 1e-5) -> bool:
     return a == b
 
 
-def _show(value) -> str:
+def _show(value, indent: str = "    ") -> str:
+    """A value as a student reads it: a tensor with its shape and rows, at 4 significant digits."""
     if isinstance(value, torch.Tensor):
-        return f"tensor of shape {tuple(value.shape)}: {value.detach().flatten()[:6].tolist()}"
+        value = value.detach()
+        if value.numel() == 0 or value.dim() == 0:
+            return f"{value.item():.4g}" if value.numel() == 1 else f"empty tensor of shape {tuple(value.shape)}"
+        import numpy as np
+
+        text = np.array2string(value.double().cpu().numpy(), max_line_width=100, threshold=60, edgeitems=3,
+                               formatter={"float_kind": lambda x: f"{x:.4g}"})
+        return f"tensor of shape {tuple(value.shape)}:\n{indent}" + text.replace("\n", "\n" + indent)
+    if isinstance(value, float):
+        return f"{value:.4g}"
     if isinstance(value, tuple):
-        return "(" + ", ".join(_show(v) for v in value) + ")"
+        return "(" + ", ".join(_show(v, indent) for v in value) + ")"
     return repr(value)[:200]
+
+
+def _first_difference(expected: torch.Tensor, got: torch.Tensor, tol: float = 1e-5) -> str:
+    """Where two tensors of one shape first differ: `at [1, 3]: expected 0.4123, got 0.3001`."""
+    close = torch.isclose(got.double(), expected.double(), atol=tol, rtol=tol, equal_nan=True)
+    where = (~close).nonzero()[0].tolist()
+    return (f"at {where}: expected {expected[tuple(where)].item():.4g}, got {got[tuple(where)].item():.4g} "
+            f"({int((~close).sum())} of {close.numel()} entries differ)")
+
+
+def mismatch(ex: Exercise, number: int, cases: list[tuple], expected, got) -> str:
+    """What a student can debug with: which input, which output, where it first differs, and the values."""
+    parts = [(ex.outputs[i] if i < len(ex.outputs) else f"output {i + 1} of {len(expected)}", e, g)
+             for i, (e, g) in enumerate(zip(expected, got))] if isinstance(expected, tuple) and isinstance(got, tuple) \
+        and len(expected) == len(got) else [("the result", expected, got)]
+    name, e, g = next(part for part in parts if not same(part[2], part[1]))
+    scalar = all(isinstance(v, (int, float)) or (isinstance(v, torch.Tensor) and v.dim() == 0) for v in (e, g))
+    shown = ""
+    if scalar:
+        where = f"{name} is {_show(g)}; expected {_show(e)}"
+    elif isinstance(e, torch.Tensor) and isinstance(g, torch.Tensor) and e.shape == g.shape:
+        where, shown = f"{name} differs {_first_difference(e, g)}", "\n".join(
+            [f"Expected {name}: {_show(e)}", f"Your {name}: {_show(g)}"])
+    elif isinstance(e, torch.Tensor) and isinstance(g, torch.Tensor):
+        where = f"{name} has shape {tuple(g.shape)}; expected {tuple(e.shape)}"
+    else:
+        where, shown = f"{name} differs", f"Expected: {_show(e)}\nYours:    {_show(g)}"
+    names = list(inspect.signature(ex.reference).parameters)
+    inputs = "\n".join(f"  {names[i] if i < len(names) else f'argument {i + 1}'} = {_show(arg)}"
+                       for i, arg in enumerate(cases[number - 1]))
+    return f"on input {number} of {len(cases)}, {where}.\nThe input:\n{inputs}" + (f"\n{shown}" if shown else "")
 
 
 def diagnose(ex: Exercise, student: Callable, cases: list[tuple]) -> str | None:
@@ -111,7 +154,7 @@ def diagnose(ex: Exercise, student: Callable, cases: list[tuple]) -> str | None:
                     return hint
             except Exception:
                 continue
-        return f"on input {number} expected {_show(expected)}, got {_show(got)}"
+        return mismatch(ex, number, cases, expected, got)
     return None
 
 
@@ -369,6 +412,7 @@ exercise(
          "answer's score added on its last answer token (index mask.sum(1) − 1)",
     reference=ppo.kl_penalty_rewards,
     cases=_kl_cases,
+    outputs=("rewards", "kl"),
     mistakes={
         "The score goes on the last answer token (mask.sum(1) − 1), not the first.":
             lambda lp, ref, s, m, b: (lambda kl: (torch.cat([(-b * kl)[:, :1] + s[:, None], (-b * kl)[:, 1:]], 1),
@@ -395,15 +439,20 @@ def _gae_cases():
     return cases
 
 
-def _gae_without(bootstrap: bool = True, lam_in_recursion: bool = True, backwards: bool = True):
-    """GAE with one typical mistake: no bootstrap value, γ instead of γλ, or the recursion run forwards."""
+def _gae_without(bootstrap: bool = True, lam_in_recursion: bool = True, backwards: bool = True,
+                 next_value_is_current: bool = False, gamma_in_recursion: bool = True):
+    """GAE with one typical mistake: no bootstrap value, γ instead of γλ, λ instead of γλ, the value of this
+    token where the next one's belongs, or the recursion run forwards."""
     def gae(rewards, values, mask, gamma, lam):
         advantages, running = torch.zeros_like(rewards), torch.zeros_like(rewards[:, 0])
         steps = range(rewards.shape[1])
         for t in reversed(steps) if backwards else steps:
             next_value = values[:, t + 1] if t + 1 < rewards.shape[1] and bootstrap else torch.zeros_like(running)
+            if next_value_is_current:
+                next_value = values[:, t]
             delta = rewards[:, t] + gamma * next_value - values[:, t]
-            running = delta + (gamma * lam if lam_in_recursion else gamma) * running
+            decay = (gamma if gamma_in_recursion else 1.0) * (lam if lam_in_recursion else 1.0)
+            running = delta + decay * running
             advantages[:, t] = running
         return advantages * mask, (advantages * mask + values) * mask
     return gae
@@ -422,7 +471,12 @@ exercise(
             _gae_without(lam_in_recursion=False),
         "The recursion runs backwards, from the last token to the first: A_t depends on A_{t+1}.":
             _gae_without(backwards=False),
+        "δ_t needs the value of the next token, V_{t+1} (values[:, t + 1]), not of this one.":
+            _gae_without(next_value_is_current=True),
+        "The recursion needs γλ, not λ alone: A_t = δ_t + γλ·A_{t+1} (the two agree only when γ = 1).":
+            _gae_without(gamma_in_recursion=False),
     },
+    outputs=("advantages", "returns"),
 )
 
 
@@ -563,6 +617,8 @@ exercise(
             lambda pc, pr, rc, rr, b: -b * F.logsigmoid((pc - rc) - (pr - rr)).mean(),
         "The sign is flipped: the chosen answer's margin minus the rejected answer's.":
             lambda pc, pr, rc, rr, b: -F.logsigmoid(b * ((pr - rr) - (pc - rc))).mean(),
+        "Summed over the batch: the loss is the mean over the pairs, so it does not grow with the batch size.":
+            lambda pc, pr, rc, rr, b: -F.logsigmoid(b * ((pc - rc) - (pr - rr))).sum(),
     },
 )
 

@@ -62,7 +62,7 @@ def test_the_books_exercise_page_is_current():
     from pathlib import Path
 
     page = Path(__file__).resolve().parents[2] / "book" / "exercises.md"
-    assert page.read_text() == exercises.index_markdown(), (
+    assert page.read_text(encoding="utf-8") == exercises.index_markdown(), (
         "book/exercises.md is out of date: python -c \"from rlhf_course import exercises; "
         "open('book/exercises.md', 'w').write(exercises.index_markdown())\"")
 
@@ -130,3 +130,24 @@ def test_wrong_answers_no_hint_names_are_still_rejected(name):
     ex_id, wrong = WRONG_BUT_UNHINTED[name]
     ex = exercises.EXERCISES[ex_id]
     assert exercises.diagnose(ex, wrong, ex.cases()) is not None, f"{name} passes the check of {ex_id}"
+
+
+def test_an_uncatalogued_mistake_gets_feedback_a_student_can_debug_with():
+    """The input by name and shape, which output differs and where first, both values at 4 significant digits."""
+    reference = exercises.EXERCISES["04.2"].reference
+
+    def returns_without_the_values(rewards, values, mask, gamma, lam):
+        advantages, _ = reference(rewards, values, mask, gamma, lam)
+        return advantages, advantages
+
+    with pytest.raises(exercises.ExerciseFailed) as failed:
+        exercises.check("04.2", returns_without_the_values)
+    message = str(failed.value)
+    assert "on input 1 of 4, returns differs at [0, 0]: expected 0.9721, got -0.8322" in message
+    assert "rewards = tensor of shape (3, 5):" in message and "gamma = 1" in message and "lam = 0.95" in message
+    assert "Expected returns: tensor of shape (3, 5):" in message and "Your returns:" in message
+    assert "0.832170963" not in message  # not 16 digits of a flattened tensor
+    with pytest.raises(exercises.ExerciseFailed, match=r"returns has shape \(3, 4\); expected \(3, 5\)"):
+        exercises.check("04.2", lambda r, v, m, g, l: (reference(r, v, m, g, l)[0], reference(r, v, m, g, l)[1][:, :4]))
+    with pytest.raises(exercises.ExerciseFailed, match=r"the result is 0\.5; expected 0\.6"):
+        exercises.check("05.1", lambda scores, baseline, margin: 0.5)
