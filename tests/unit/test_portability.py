@@ -1,6 +1,6 @@
-"""What other machines do differently: Windows' default text encoding (cp1252), no `fcntl`, no Unix sockets.
+"""What other machines do differently: Windows' default text encoding (cp1252).
 
-(The runner's kernels without Unix sockets: tests/unit/test_cli.py.)
+(No `fcntl`: tests/unit/test_store_locking.py; the runner's kernels without Unix sockets: tests/unit/test_cli.py.)
 """
 
 import ast
@@ -104,25 +104,3 @@ def test_the_package_reads_and_writes_utf8_when_the_default_is_not(tmp_path):
                             capture_output=True, text=True, encoding="utf-8", timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "round trip ok" in result.stdout
-
-
-WITHOUT_FCNTL = "import sys\nsys.modules['fcntl'] = None  # as on Windows: `import fcntl` raises ImportError\n"
-
-
-def test_the_course_imports_without_fcntl(tmp_path):
-    """Windows has no `fcntl`: the notebooks' modules must import, and the store must lock, without it."""
-    (tmp_path / "sitecustomize.py").write_text(WITHOUT_FCNTL, encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    script = ("import importlib, sys\n"
-              "try:\n    import fcntl\nexcept ImportError:\n    pass\nelse:\n    sys.exit('fcntl is still there')\n"
-              "for name in ('widgets', 'classroom', 'preference_store'):\n"
-              "    importlib.import_module('rlhf_course.' + name)\n"
-              f"from rlhf_course import preference_store\n"
-              f"store = preference_store.PreferenceStore({str(tmp_path / 'prefs')!r}, 'ana')\n"
-              "store.submit('p', ['a', 'b'], [[0], [1]], checkpoint='sft')\n"
-              f"pairs, problems = preference_store.load_preferences({str(tmp_path / 'prefs')!r})\n"
-              "assert len(pairs) == 1 and not problems\n"
-              "print('ok')\n")
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().endswith("ok")

@@ -111,7 +111,7 @@ def test_the_course_modules_import_and_the_store_locks_without_fcntl(tmp_path):
     script = ("import importlib, sys, warnings\n"
               "warnings.simplefilter('ignore')\n"
               "try:\n    import fcntl\nexcept ImportError:\n    pass\nelse:\n    sys.exit('fcntl is still there')\n"
-              "for name in ('preference_store', 'widgets'):\n"
+              "for name in ('preference_store', 'widgets', 'classroom'):\n"
               "    importlib.import_module('rlhf_course.' + name)\n"
               "import filelock\n"
               "from rlhf_course.preference_store import PreferenceStore\n"
