@@ -25,7 +25,7 @@ def pytest_runtest_call(item):
     import nbformat
 
     from rlhf_course.config import get_profile
-    from rlhf_course.models import runs_dir
+    from rlhf_course.paths import runs_dir
 
     path = str(item.parent.fspath)
     if path not in _executed:

@@ -1,6 +1,6 @@
 """GPU benchmarks for the gpu profile: sampler vs `model.generate`, pretraining throughput and MFU, PPO update.
 
-1. Sampler: `rlhf_course.generation.sample` (static KV cache, each decoding step replayed as a CUDA graph) vs
+1. Sampler: `rlhf_course.engine.generation.sample` (static KV cache, each decoding step replayed as a CUDA graph) vs
    `model.generate` on the same untrained gpu-profile Llama with bf16 weights (both sides), the same left-padded
    chat prompts, batch 256 × 64 new tokens, plain sampling at T = 1 (generate: do_sample, top_k=0, top_p=1).
    Scenario "fixed": the EOS logit is -inf, so every answer is exactly 64 tokens on both sides. With
@@ -31,7 +31,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, GenerationConfig
 
 from rlhf_course.config import get_profile
-from rlhf_course.generation import encode_prompts, sample
+from rlhf_course.engine.generation import encode_prompts, sample
 from rlhf_course.world import make_prompts
 
 PEAK_FLOPS = 790e12  # measured dense bf16 matrix rate of one H100
@@ -54,7 +54,7 @@ def compiled_decoding(model, ids, new_tokens: int, eos: int):
     """A fixed-shape decoder of its own whose step is `torch.compile`d before it is recorded as a CUDA graph:
     inductor fuses the step's ~300 small operations (norms, rotary, softmax, casts) into fewer kernels, and the
     graph launches those at once. Benchmark only: the course's sampler records the eager step."""
-    from rlhf_course.fast_decoding import FixedShapeDecoding
+    from rlhf_course.engine.fast_decoding import FixedShapeDecoding
 
     decoding = FixedShapeDecoding(model, ids.shape[0], -(-ids.shape[1] // 8) * 8, new_tokens, 1.0, eos)
     decoding.step = torch.compile(decoding.step, dynamic=False)  # capture() and run() call self.step
@@ -112,8 +112,8 @@ def bench_sampler(model, tokenizer, batch: int, new_tokens: int, repetitions: in
 
 
 def bench_pretraining(profile, tokenizer, compile_model: bool, steps: int = 12) -> list:
-    from rlhf_course.models import build_model
-    from rlhf_course.pretrain import next_token_loss
+    from rlhf_course.engine.models import build_model
+    from rlhf_course.phases.pretrain import next_token_loss
 
     config = profile.pretrain
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -146,8 +146,8 @@ def bench_ppo(profile, tokenizer, iterations: int = 4) -> list:
     import dataclasses
     import tempfile
 
-    from rlhf_course.models import build_model
-    from rlhf_course.ppo import train_ppo
+    from rlhf_course.engine.models import build_model
+    from rlhf_course.phases.ppo import train_ppo
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     policy = build_model(profile.model, tokenizer).to(device)

@@ -1,4 +1,4 @@
-"""One GRPO step on a fixed workload: `rlhf_course.grpo.train_grpo` vs TRL 1.16's `trl.GRPOTrainer`.
+"""One GRPO step on a fixed workload: `rlhf_course.phases.grpo.train_grpo` vs TRL 1.16's `trl.GRPOTrainer`.
 
 Workload (both sides): 8 prompts per step, K = 4 answers each (32 answers), up to 32 new tokens at
 temperature 1.0 (plain sampling: top-k 0, top-p 1), stop at EOS; a program reward (`word_reward` below, the
@@ -190,10 +190,10 @@ def main():
     from transformers import AutoModelForCausalLM
 
     from rlhf_course.config import GRPOConfig
-    from rlhf_course.generation import encode_prompts
-    from rlhf_course.grpo import train_grpo
-    from rlhf_course.tokenizer import chat_prompt
+    from rlhf_course.engine.generation import encode_prompts
+    from rlhf_course.phases.grpo import train_grpo
     from rlhf_course.world import make_prompts
+    from rlhf_course.world.tokenizer import chat_prompt
 
     common.set_threads(args.threads)
     w = WORKLOAD
@@ -268,7 +268,7 @@ def main():
     print(text)
     if args.output:
         trl_settings = ", ".join(f"{k}={v}" for k, v in results["trl"][0]["settings"].items())
-        header = common.machine_header("One GRPO step: rlhf_course.grpo.train_grpo vs TRL GRPOTrainer", {
+        header = common.machine_header("One GRPO step: rlhf_course.phases.grpo.train_grpo vs TRL GRPOTrainer", {
             "model": f"untrained Llama {MODELS[args.model]} ({args.model}), max_seq_len 256; {size} parameters; "
                      f"policy + reference; fp32, CPU; prompts {lengths[0]}-{lengths[-1]} tokens",
             "workload": f"{w}; {args.steps} steps per repetition, {args.repetitions} interleaved repetitions per "

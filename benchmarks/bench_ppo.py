@@ -1,4 +1,4 @@
-"""One PPO update on a fixed workload: `rlhf_course.ppo.train_ppo` vs TRL 1.12's `trl.experimental.ppo.PPOTrainer`.
+"""One PPO update on a fixed workload: `rlhf_course.phases.ppo.train_ppo` vs TRL 1.12's `trl.experimental.ppo.PPOTrainer`.
 
 Workload (both sides): 32 prompts per update, up to 32 new tokens at temperature 0.7, stop at EOS with a
 missing-EOS penalty of 1, 4 PPO epochs over one minibatch of 32 (TRL: per_device_train_batch_size=32,
@@ -51,8 +51,13 @@ WORKLOAD = dict(batch=32, new_tokens=32, epochs=4, temperature=0.7, kl_coef=0.05
 def trl_worker(folder: Path) -> None:
     import torch
     from datasets import Dataset
-    from transformers import (AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer,
-                              PrinterCallback, TrainerCallback)
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        PrinterCallback,
+        TrainerCallback,
+    )
     from trl.experimental.ppo import PPOConfig, PPOTrainer
 
     setup = json.loads((folder / "setup.json").read_text())
@@ -125,11 +130,11 @@ def main():
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     from rlhf_course.config import PPOConfig
-    from rlhf_course.generation import encode_prompts
-    from rlhf_course.ppo import train_ppo
-    from rlhf_course.reward import init_reward_model
-    from rlhf_course.tokenizer import chat_prompt
+    from rlhf_course.engine.generation import encode_prompts
+    from rlhf_course.phases.ppo import train_ppo
+    from rlhf_course.phases.reward import init_reward_model
     from rlhf_course.world import make_prompts
+    from rlhf_course.world.tokenizer import chat_prompt
 
     common.set_threads(args.threads)
     w = WORKLOAD
@@ -194,7 +199,7 @@ def main():
     text = common.table(headers, rows)
     print(text)
     if args.output:
-        header = common.machine_header("One PPO update: rlhf_course.ppo.train_ppo vs TRL 1.12 PPOTrainer", {
+        header = common.machine_header("One PPO update: rlhf_course.phases.ppo.train_ppo vs TRL 1.12 PPOTrainer", {
             "models": f"untrained Llama {common.SMALL_3M}, max_seq_len 256; parameters {sizes}; fp32, CPU",
             "workload": f"{w}; {args.updates} updates per repetition, {args.repetitions} interleaved repetitions "
                         "per arm after one warm-up each",

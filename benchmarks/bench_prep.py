@@ -42,7 +42,10 @@ def prepare(profile, workdir: Path) -> dict[str, float]:
     """One pass over every step; seconds per step."""
     from datasets import Dataset
 
-    from rlhf_course import annotators, preference_store, pretrain, sft, tokenizer, world
+    from rlhf_course import world
+    from rlhf_course.feedback import annotators, preference_store
+    from rlhf_course.phases import pretrain, sft
+    from rlhf_course.world import tokenizer
 
     seconds = {}
     split, seconds["01 corpus"] = common.timed(lambda: Dataset.from_list(

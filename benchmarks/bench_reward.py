@@ -1,4 +1,4 @@
-"""Reward-model training throughput: `rlhf_course.reward.train_reward_model` vs TRL's `RewardTrainer`.
+"""Reward-model training throughput: `rlhf_course.phases.reward.train_reward_model` vs TRL's `RewardTrainer`.
 
 Same model (an untrained Llama with a fresh scalar head, `AutoModelForSequenceClassification`, one label),
 same preference pairs (prompts and answers from the course's generated world, chat template + EOS), same
@@ -139,8 +139,8 @@ def main():
     import torch
 
     from rlhf_course.config import RewardConfig
-    from rlhf_course.reward import init_reward_model, train_reward_model
-    from rlhf_course.tokenizer import chat_prompt
+    from rlhf_course.phases.reward import init_reward_model, train_reward_model
+    from rlhf_course.world.tokenizer import chat_prompt
 
     common.set_threads(args.threads)
     tokenizer = common.make_tokenizer()

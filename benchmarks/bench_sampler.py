@@ -1,4 +1,4 @@
-"""Sampling speed: `rlhf_course.generation.sample` vs `model.generate` on the same model, prompts and settings.
+"""Sampling speed: `rlhf_course.engine.generation.sample` vs `model.generate` on the same model, prompts and settings.
 
 Both sample plainly from softmax(logits / T) with T = 1 (generate: do_sample=True, top_k=0, top_p=1.0), up to
 N new tokens, from the same left-padded chat prompts, on one untrained tiny-profile Llama (~1.2M parameters).
@@ -24,11 +24,11 @@ from __future__ import annotations
 import argparse
 import math
 
+import common
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-import common
-from rlhf_course.generation import encode_prompts, sample
+from rlhf_course.engine.generation import encode_prompts, sample
 from rlhf_course.world import make_prompts
 
 
@@ -147,7 +147,7 @@ def main():
     text = common.table(headers, rows)
     print(text)
     if args.output:
-        header = common.machine_header("Sampler: rlhf_course.generation.sample vs model.generate", {
+        header = common.machine_header("Sampler: rlhf_course.engine.generation.sample vs model.generate", {
             "model": f"untrained tiny-profile Llama, {common.count_parameters(model):,} parameters, fp32, "
                      f"{args.device}",
             "settings": f"N = {args.new_tokens} new tokens, T = 1.0, top_k = 0, top_p = 1.0, "

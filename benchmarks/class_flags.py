@@ -25,7 +25,7 @@ import common  # standard library only
 
 def simulated_summary(items, students, rankings_each: int, everyone_ranks: int, seed: int):
     """The class's numbers after `students` ranked their shares (no minimum for flags: gaps are read off)."""
-    from rlhf_course import annotators, classroom
+    from rlhf_course.feedback import annotators, classroom
 
     folder = tempfile.mkdtemp(prefix="class-flags-")
     assignment = classroom.make_assignment(items, [s.name for s in students], rankings_each, everyone_ranks,
@@ -46,7 +46,8 @@ def main() -> None:
 
     from class_reward import kind_of
 
-    from rlhf_course import artifacts, classroom
+    from rlhf_course.course import artifacts
+    from rlhf_course.feedback import classroom
 
     items = artifacts.load_candidates(args.profile)
     text = []

@@ -56,7 +56,7 @@ NS = [1, 2, 4, 8, 16]
 
 def student_process(folder: Path, ready: Path, number: int, n_students: int, seed: int) -> None:
     """One student (a process of its own): make the student, say so, wait for the start, rank the whole share."""
-    from rlhf_course import classroom
+    from rlhf_course.feedback import classroom
 
     student = classroom.simulated_class(n_students, seed=seed, n_careless=1)[number]
     (ready / f"ready-{number}").touch()
@@ -67,8 +67,8 @@ def student_process(folder: Path, ready: Path, number: int, n_students: int, see
 
 def rank_at_once(folder: Path, n_students: int, seed: int, simulated_pairs: int) -> dict:
     """Start every student in a process of their own, refresh the instructor's numbers until all are done."""
-    from rlhf_course import classroom
-    from rlhf_course.preference_store import read_preference_file
+    from rlhf_course.feedback import classroom
+    from rlhf_course.feedback.preference_store import read_preference_file
 
     ready = Path(tempfile.mkdtemp(prefix="class-ready-"))
     processes = [subprocess.Popen([sys.executable, __file__, "--student", str(folder), str(ready), str(number),
@@ -108,7 +108,7 @@ def rank_at_once(folder: Path, n_students: int, seed: int, simulated_pairs: int)
 
 def refresh_times(folder: Path, simulated_pairs: int, repetitions: int = 5) -> dict:
     """Seconds of `class_summary` and of the view's Refresh on the finished folder (medians)."""
-    from rlhf_course import classroom
+    from rlhf_course.feedback import classroom
 
     summaries = [classroom.class_summary(folder, simulated_pairs=simulated_pairs).seconds for _ in range(repetitions)]
     view = classroom.ClassView(folder, simulated_pairs=simulated_pairs)
@@ -127,7 +127,7 @@ def refresh_times(folder: Path, simulated_pairs: int, repetitions: int = 5) -> d
 
 
 def kind_of(student) -> str:
-    from rlhf_course import annotators, classroom
+    from rlhf_course.feedback import annotators, classroom
 
     if isinstance(student, annotators.MoodBiasedAnnotator):
         return f"{student.mood}-biased (+{student.bias})"
@@ -150,9 +150,9 @@ def by_kind(summary, students) -> list[list]:
 
 def noisy_gold_alpha(folder: Path, students) -> float:
     """α over the noisy gold students only (what notebook 03's headless check asserts on)."""
-    from rlhf_course import classroom
-    from rlhf_course.preference_store import effective_records, item_key, read_preference_file
-    from rlhf_course.rankings import preference_labels
+    from rlhf_course.feedback import classroom
+    from rlhf_course.feedback.preference_store import effective_records, item_key, read_preference_file
+    from rlhf_course.feedback.rankings import preference_labels
 
     noisy = {s.name for s in students if kind_of(s).startswith("noisy")}
     by_item: dict[str, list[list[int]]] = {}
@@ -172,7 +172,7 @@ def noisy_gold_alpha(folder: Path, students) -> float:
 
 def gold_rankings_of_the_same_shares(folder: Path, class_folder: Path, students, temperature: float, seed: int):
     """Notebook 03's simulated gold annotator, one per student (own seed), ranks that student's share."""
-    from rlhf_course import annotators, classroom
+    from rlhf_course.feedback import annotators, classroom
 
     for number, student in enumerate(students):
         gold = annotators.GoldAnnotator(temperature, seed=seed + 100 + number, name=student.name)
@@ -183,7 +183,7 @@ def gold_rankings_of_the_same_shares(folder: Path, class_folder: Path, students,
 
 
 def pairs_in(folder: Path) -> list[dict]:
-    from rlhf_course.preference_store import load_preferences
+    from rlhf_course.feedback.preference_store import load_preferences
 
     dataset, problems = load_preferences(folder)
     if problems:
@@ -195,7 +195,8 @@ def train_on(profile, pairs: list[dict], seed: int):
     """Notebook 03's reward model, trained on `pairs` (its trainer and settings, at `seed`)."""
     import torch
 
-    from rlhf_course import models, reward
+    from rlhf_course.engine import models
+    from rlhf_course.phases import reward
 
     _, tok, _ = models.load_checkpoint("sft", profile.name, device="cpu")
     torch.manual_seed(seed)
@@ -206,7 +207,8 @@ def train_on(profile, pairs: list[dict], seed: int):
 
 
 def heldout_accuracy(model, tok, heldout: dict) -> tuple[float, int]:
-    from rlhf_course import experiments, reward
+    from rlhf_course.course import experiments
+    from rlhf_course.phases import reward
 
     return experiments.heldout_accuracy(reward.score_texts(model, tok, heldout["prompts"], heldout["answers"],
                                                            normalized=False), heldout)
@@ -226,8 +228,8 @@ def errors_by_gold_part(folders: dict[str, Path], min_gold_gap: float = 0.05) ->
     """Per gold part: pairs the gold judge orders (gap >= min_gold_gap) in each folder's rankings, and the share
     of them each folder's annotators ordered the other way round."""
     from rlhf_course import world
-    from rlhf_course.preference_store import effective_records, read_preference_file
-    from rlhf_course.rankings import answer_places
+    from rlhf_course.feedback.preference_store import effective_records, read_preference_file
+    from rlhf_course.feedback.rankings import answer_places
 
     tally: dict[str, dict[str, list[int]]] = {}  # part → folder → [pairs, wrong]
     gold_cache: dict[tuple[str, str], float] = {}
@@ -262,7 +264,9 @@ def errors_by_gold_part(folders: dict[str, Path], min_gold_gap: float = 0.05) ->
 
 def taste_best_of_n(profile, taste_model, class_model, tok, seed: int) -> dict:
     """Best-of-n by each reward model among BEST_OF SFT answers to each of TASTE_PROMPTS test prompts."""
-    from rlhf_course import evaluation, generation, models, reward, world
+    from rlhf_course import world
+    from rlhf_course.engine import generation, models
+    from rlhf_course.phases import evaluation, reward
 
     sft_model, _, _ = models.load_checkpoint("sft", profile.name, device="cpu")
     prompts = world.prompt_set("evaluation", TASTE_PROMPTS)
@@ -315,8 +319,9 @@ def main() -> None:
     started = time.perf_counter()
     import torch
 
-    from rlhf_course import annotators, artifacts, classroom
     from rlhf_course.config import get_profile
+    from rlhf_course.course import artifacts
+    from rlhf_course.feedback import annotators, classroom
 
     torch.set_num_threads(args.threads)
     profile = get_profile(args.profile)

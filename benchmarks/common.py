@@ -38,8 +38,8 @@ SMALL_3M = dict(hidden_size=192, num_layers=6, num_heads=6, intermediate_size=76
 
 def make_tokenizer(vocab_size: int = 1024, documents: int = 2000):
     """A BPE tokenizer trained on a small slice of the course's generated world (a few seconds)."""
-    from rlhf_course.tokenizer import train_tokenizer
     from rlhf_course.world import make_corpus, make_demonstrations
+    from rlhf_course.world.tokenizer import train_tokenizer
 
     texts = [d["text"] for d in make_corpus(documents)]
     texts += [d["prompt"] + " " + d["response"] for d in make_demonstrations(500)]
@@ -49,7 +49,7 @@ def make_tokenizer(vocab_size: int = 1024, documents: int = 2000):
 def make_model(tokenizer, sizes: dict, max_seq_len: int = 256, seed: int = 0):
     """An untrained Llama of the given sizes in eval mode (untrained is fine for speed: lengths are controlled)."""
     from rlhf_course.config import ModelConfig
-    from rlhf_course.models import build_model
+    from rlhf_course.engine.models import build_model
 
     config = ModelConfig(**sizes, max_seq_len=max_seq_len, vocab_size=len(tokenizer))
     return build_model(config, tokenizer, seed=seed).eval()

@@ -15,8 +15,10 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import rlhf_course
-from rlhf_course import fast_decoding, generation, models, tokenizer, world
+from rlhf_course import world
 from rlhf_course.config import get_profile
+from rlhf_course.engine import fast_decoding, generation, models
+from rlhf_course.world import tokenizer
 
 VIEWS = {"view", "_unsafe_view", "transpose", "t", "slice", "select", "unsqueeze", "squeeze", "expand", "as_strided",
          "alias", "split", "split_with_sizes", "chunk", "detach", "permute", "unbind", "narrow", "lift_fresh", "_reshape_alias"}

@@ -24,8 +24,12 @@ import dataclasses
 import sys
 import time
 
-from rlhf_course import evaluation, grpo, models, report, verifier, world
+from rlhf_course import world
 from rlhf_course.config import GRPOConfig, get_profile
+from rlhf_course.course import report
+from rlhf_course.engine import models
+from rlhf_course.phases import evaluation, grpo
+from rlhf_course.world import verifier
 
 
 def parse_variant(text: str) -> dict:

@@ -34,14 +34,17 @@ import time
 
 from datasets import Dataset
 
-from rlhf_course import config, evaluation, grpo, models, pretrain, sft, tokenizer, verifier, world
+from rlhf_course import config, world
+from rlhf_course.engine import models
+from rlhf_course.phases import evaluation, grpo, pretrain, sft
+from rlhf_course.world import tokenizer, verifier
 
-FORUM = world._forum
+FORUM = stories._forum
 MAKE_DOCUMENT, WRITE_STORY = world.make_document, world.write_story
 
 
 def forum_as_question(rng: random.Random) -> str:
-    """`world._forum`'s thread as the course wrote it before: no chat markers in the corpus."""
+    """`stories._forum`'s thread as the course wrote it before: no chat markers in the corpus."""
     question, answer = FORUM(rng).removeprefix(world.USER).split(world.END_OF_TURN + world.ASSISTANT, 1)
     return f"Question: {question}\nAnswer: {answer}"
 
@@ -110,7 +113,7 @@ def main() -> None:
     steps = args.steps or profile.pretrain.steps
     profile = dataclasses.replace(profile, seed=args.seed, pretrain=dataclasses.replace(profile.pretrain, steps=steps))
     if args.forum_as_question:
-        world._forum = forum_as_question  # make_document looks `_forum` up when it is called
+        stories._forum = forum_as_question  # make_document looks `_forum` up when it is called
     use_world_variant(args.world_variant)
 
     start = time.time()

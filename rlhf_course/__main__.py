@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-
 # ---- `prefs`: preference files are text, so these commands run before the imports below load torch (seconds) ----
 
 
@@ -36,7 +35,7 @@ def add_prefs_commands(prefs: argparse.ArgumentParser) -> None:
 
 
 def command_prefs_check(args) -> int:
-    from .preference_store import check_preference_files
+    from rlhf_course.feedback.preference_store import check_preference_files
 
     if hasattr(sys.stdout, "reconfigure"):  # a console that cannot show a name's letters shows \u escapes instead
         sys.stdout.reconfigure(errors="backslashreplace")
@@ -49,9 +48,10 @@ if __name__ == "__main__" and sys.argv[1:2] == ["prefs"]:  # `python -m rlhf_cou
     _prefs_args = _prefs_parser.parse_args(sys.argv[2:])
     sys.exit(_prefs_args.func(_prefs_args))
 
-from .config import PROFILES, ProfileError, base_model_source, get_profile
-from .models import CheckpointError, repo_root, runs_dir
-from .report import read_report, record_run
+from rlhf_course.config import PROFILES, ProfileError, base_model_source, get_profile
+from rlhf_course.course.report import read_report, record_run
+from rlhf_course.engine.models import CheckpointError
+from rlhf_course.paths import repo_root, runs_dir
 
 NOTEBOOK_DIR = repo_root() / "notebooks"
 
@@ -272,7 +272,7 @@ def command_clean(args) -> int:
 def command_exercises(args) -> int:
     import nbformat
 
-    from .exercises import EXERCISES, exercises_in, student_edition
+    from rlhf_course.course.exercises import EXERCISES, exercises_in, student_edition
 
     sources = list_notebooks()
     for source, path in zip(sources, student_edition(sources, args.out)):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """A Llama-style decoder (see `rlhf_course.models.build_model`)."""
+    """A Llama-style decoder (see `rlhf_course.engine.models.build_model`)."""
 
     hidden_size: int = 128  # width of the residual stream
     num_layers: int = 4  # transformer blocks

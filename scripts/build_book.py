@@ -6,7 +6,7 @@
 1. Vendors the web assets the pages load at view time (scripts/vendor_web_assets.sh: MathJax,
    require.js, the widget renderer; npm registry only), so the site works without internet.
 2. Finds the executed notebooks of the profile in `runs/<profile>/executed/` (see
-   `rlhf_course.models.runs_dir`). When one of `notebooks/NN_*.ipynb` has no executed copy it runs
+   `rlhf_course.paths.runs_dir`). When one of `notebooks/NN_*.ipynb` has no executed copy it runs
    `python -m rlhf_course run --profile P` first; with `--no-run` it stops and says what to run.
 3. Checks them: an error output (outside cells tagged `raises-exception`) or a notebook that was
    never executed fails the build. A widget view whose state was not saved (nbval's copies) is
@@ -58,7 +58,7 @@ class InputError(Exception):
 def resolve_profile(name: str | None) -> tuple[str, Path]:
     """The profile's name and its executed-notebook folder, as the course itself resolves them."""
     from rlhf_course.config import ProfileError, get_profile
-    from rlhf_course.models import runs_dir
+    from rlhf_course.paths import runs_dir
 
     try:
         profile = get_profile(name)

@@ -1,5 +1,5 @@
 """Write Colab's pieces into every course notebook: the "Open in Colab" link under the title and the install
-cell as the first code cell (`rlhf_course/colab.py`). Safe to run again: it replaces what an earlier run wrote.
+cell as the first code cell (`rlhf_course/course/colab.py`). Safe to run again: it replaces what an earlier run wrote.
 
     python scripts/colab_cells.py
 """
@@ -14,7 +14,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rlhf_course import colab  # noqa: E402
+from rlhf_course.course import colab  # noqa: E402
 
 
 def is_install_cell(cell) -> bool:

@@ -55,8 +55,8 @@ def make_venv():
         return python
     print("setup: creating the virtual environment .venv")
     try:
-        import venv  # noqa: F401  (Debian and Ubuntu ship it separately: python3-venv)
         import ensurepip  # noqa: F401
+        import venv  # noqa: F401  (Debian and Ubuntu ship it separately: python3-venv)
     except ImportError:
         fail("this Python cannot create virtual environments: install its venv module "
              "(on Debian or Ubuntu: the package python3-venv) or use another Python")

@@ -1,7 +1,6 @@
 """Fixtures the browser tests (tests/browser, tests/book) share."""
 
 import pytest
-
 from browser_finder import find_browser  # tests/ is on sys.path: pytest puts a conftest's folder there
 
 

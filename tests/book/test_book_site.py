@@ -134,7 +134,7 @@ PAGE_REPORT_JS = """() => {
 
 def _screenshot_dir(profile: str) -> Path:
     sys.path.insert(0, str(ROOT))
-    from rlhf_course.models import runs_dir
+    from rlhf_course.paths import runs_dir
 
     folder = runs_dir(profile) / "book-screenshots"
     folder.mkdir(parents=True, exist_ok=True)

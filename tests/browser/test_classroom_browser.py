@@ -25,7 +25,7 @@ from test_ranking_widget_browser import (
     stop,
 )
 
-from rlhf_course import classroom
+from rlhf_course.feedback import classroom
 
 SCREENSHOT = REPO_ROOT / "runs" / "browser" / "instructor_view.png"
 ITEMS = [

@@ -3,8 +3,10 @@
 import pytest
 import torch
 
-from rlhf_course import models, tokenizer, world
+from rlhf_course import world
 from rlhf_course.config import ModelConfig
+from rlhf_course.engine import models
+from rlhf_course.world import tokenizer
 
 SMALL_MODEL = ModelConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, max_seq_len=192)
 

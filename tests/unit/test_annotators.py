@@ -1,4 +1,4 @@
-"""Tests for rlhf_course.annotators: Bradley–Terry and Plackett–Luce noise, the gold annotator and its biased
+"""Tests for rlhf_course.feedback.annotators: Bradley–Terry and Plackett–Luce noise, the gold annotator and its biased
 variants, simulated rankings written into a store.
 
 Everything writes under pytest's tmp_path, never into the repository's data/.
@@ -15,7 +15,7 @@ from itertools import combinations
 import pytest
 
 from rlhf_course import world
-from rlhf_course.annotators import (
+from rlhf_course.feedback.annotators import (
     GoldAnnotator,
     LengthBiasedAnnotator,
     MoodBiasedAnnotator,
@@ -25,8 +25,8 @@ from rlhf_course.annotators import (
     simulate_rankings,
     simulated_store,
 )
-from rlhf_course.preference_store import PreferenceStore, load_preferences, set_aside_if_stale
-from rlhf_course.rankings import answer_places, pairwise_agreement
+from rlhf_course.feedback.preference_store import PreferenceStore, load_preferences, set_aside_if_stale
+from rlhf_course.feedback.rankings import answer_places, pairwise_agreement
 
 
 def lines(path):

@@ -16,8 +16,10 @@ from tokenizers import Tokenizer, decoders, pre_tokenizers, trainers
 from tokenizers import models as bpe_models
 from transformers import AutoModelForCausalLM, GPT2Config, PreTrainedTokenizerFast, Qwen2Config
 
-from rlhf_course import dpo, generation, models, ppo, reward, sft, world
+from rlhf_course import world
 from rlhf_course.config import DPOConfig, PPOConfig, RewardConfig, SFTConfig, get_profile
+from rlhf_course.engine import generation, models
+from rlhf_course.phases import dpo, ppo, reward, sft
 
 CHATML = ("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
           "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")

@@ -12,8 +12,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from rlhf_course import models
 from rlhf_course.config import get_profile
+from rlhf_course.engine import models
 
 WEIGHTS = "model.safetensors"
 

@@ -1,4 +1,4 @@
-"""Tests for rlhf_course.classroom: the assignment, Krippendorff's α, the instructor's numbers and view, and
+"""Tests for rlhf_course.feedback.classroom: the assignment, Krippendorff's α, the instructor's numbers and view, and
 students ranking into one class folder from many processes at once.
 
 The concurrency test is the issue's class: 30 students × 25 rankings in 30 processes (3.6 s on 2 cores here);
@@ -18,8 +18,9 @@ import krippendorff
 import numpy as np
 import pytest
 
-from rlhf_course import annotators, classroom, world
-from rlhf_course.preference_store import PreferenceStore, read_preference_file
+from rlhf_course import world
+from rlhf_course.feedback import annotators, classroom
+from rlhf_course.feedback.preference_store import PreferenceStore, read_preference_file
 
 SIMULATED_PAIRS = 5600  # notebook 03's, passed in so that these tests need no profile
 
@@ -364,7 +365,7 @@ def test_the_view_says_when_there_is_no_assignment_yet_and_refreshes_on_a_timer(
 STUDENT_PROCESS = """
 import json, sys, time
 from pathlib import Path
-from rlhf_course import classroom
+from rlhf_course.feedback import classroom
 folder, go, number, n_students = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 student = classroom.simulated_class(n_students, seed=0)[number]
 (go.parent / f"ready-{number}").touch()

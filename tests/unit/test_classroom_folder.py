@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from rlhf_course import classroom
-from rlhf_course.preference_store import PreferenceStore
+from rlhf_course.feedback import classroom
+from rlhf_course.feedback.preference_store import PreferenceStore
 
 SIMULATED_PAIRS = 5600  # notebook 03's, passed in so that these tests need no profile
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from rlhf_course import colab
+from rlhf_course.course import colab
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

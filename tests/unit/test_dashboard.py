@@ -1,6 +1,7 @@
 """The PPO dashboard: every panel drawn from a history, answers escaped, warnings shown, nothing drawn headless."""
 
-from rlhf_course import dashboard, ppo
+from rlhf_course.course import dashboard
+from rlhf_course.phases import ppo
 
 RECORD = {"reward": 0.1, "kl": 0.2, "entropy": 1.0, "clip_fraction": 0.01, "approx_kl": 0.001, "value_loss": 1.0,
           "explained_variance": 0.1, "mean_length": 50.0, "ended_fraction": 0.9, "ratio": 1.0}

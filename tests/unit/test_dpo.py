@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from rlhf_course import dpo, sft
 from rlhf_course.config import DPOConfig
+from rlhf_course.phases import dpo, sft
 
 
 def test_loss_is_log_two_when_the_policy_is_the_reference():

@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 
-from rlhf_course.evaluation import best_of_n_kl, best_of_n_mean
+from rlhf_course.phases.evaluation import best_of_n_kl, best_of_n_mean
 
 
 def test_best_of_n_kl_matches_the_closed_form():
@@ -41,9 +41,11 @@ def test_best_of_n_keeps_the_answer_the_reward_model_scores_highest(tok, small_m
 
     import torch
 
-    from rlhf_course import models, reward, world
+    from rlhf_course import world
     from rlhf_course.config import SamplingConfig, get_profile
-    from rlhf_course.evaluation import best_of_n
+    from rlhf_course.engine import models
+    from rlhf_course.phases import reward
+    from rlhf_course.phases.evaluation import best_of_n
 
     models.save_checkpoint(small_model, tok, "sft", get_profile("tiny"), metrics={}, wall_s=0)
     torch.manual_seed(0)

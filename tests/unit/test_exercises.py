@@ -4,7 +4,9 @@ import nbformat
 import pytest
 import torch
 
-from rlhf_course import exercises, ppo, training
+from rlhf_course.course import exercises
+from rlhf_course.engine import training
+from rlhf_course.phases import ppo
 
 CASES = [(ex_id, hint) for ex_id, ex in exercises.EXERCISES.items() for hint in ex.mistakes]
 

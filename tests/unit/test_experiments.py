@@ -6,8 +6,11 @@ import json
 import pytest
 import torch
 
-from rlhf_course import artifacts, experiments, models, reward, world
+from rlhf_course import world
 from rlhf_course.config import PPOConfig, get_profile
+from rlhf_course.course import artifacts, experiments
+from rlhf_course.engine import models
+from rlhf_course.phases import reward
 
 
 def test_cached_results_are_reused_until_the_sft_checkpoint_or_candidates_change(tok, small_model, runs,

@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from rlhf_course import fast_decoding, generation
+from rlhf_course.engine import fast_decoding, generation
 
 
 @pytest.fixture()

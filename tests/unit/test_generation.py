@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from rlhf_course import fast_decoding, generation, sampling
+from rlhf_course.engine import fast_decoding, generation, sampling
 
 
 def _prompts(tok, texts):
@@ -196,7 +196,7 @@ def test_any_causal_lm_samples_from_its_own_distribution(tok, kind):
 def test_the_log_probs_of_ppo_and_dpo_are_one_computation(tok, small_model):
     # PPO reads left-padded prompt + answer, DPO right-padded conversations with labels; the same tokens must
     # get the same log-probs (both go through generation.answer_logprobs)
-    from rlhf_course import dpo, sft
+    from rlhf_course.phases import dpo, sft
 
     prompts = ["Write a sad story about Tom.", "Hi"]
     answers = ["Tom was sad. The end.", "Once upon a time, there was a cat."]

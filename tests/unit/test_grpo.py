@@ -7,8 +7,11 @@ import math
 import pytest
 import torch
 
-from rlhf_course import grpo, models, reward, verifier, world
+from rlhf_course import world
 from rlhf_course.config import GRPOConfig, get_profile
+from rlhf_course.engine import models
+from rlhf_course.phases import grpo, reward
+from rlhf_course.world import verifier
 
 
 def test_rloo_baseline_is_the_mean_of_the_other_answers():

@@ -8,8 +8,10 @@ import math
 import pytest
 import torch
 
-from rlhf_course import grpo, models, reward, world
+from rlhf_course import world
 from rlhf_course.config import GRPOConfig, get_profile
+from rlhf_course.engine import models
+from rlhf_course.phases import grpo, reward
 
 LN2 = math.log(2)
 

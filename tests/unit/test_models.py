@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from rlhf_course import models
 from rlhf_course.config import get_profile
+from rlhf_course.engine import models
 
 
 def test_round_trip_keeps_weights_tokenizer_and_meta(tok, small_model, runs):

@@ -67,7 +67,11 @@ ROUND_TRIP = r'''
 import warnings
 warnings.filterwarnings("error", category=EncodingWarning, module=r"rlhf_course(\.|$)")
 import torch
-from rlhf_course import artifacts, classroom, config, experiments, models, preference_store, report, tokenizer, world
+from rlhf_course import config, world
+from rlhf_course.course import artifacts, experiments, report
+from rlhf_course.engine import models
+from rlhf_course.feedback import classroom, preference_store
+from rlhf_course.world import tokenizer
 from rlhf_course.config import ModelConfig
 
 profile = config.get_profile("tiny")

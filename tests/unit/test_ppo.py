@@ -6,8 +6,9 @@ import math
 import pytest
 import torch
 
-from rlhf_course import models, ppo, reward
 from rlhf_course.config import PPOConfig, get_profile
+from rlhf_course.engine import models
+from rlhf_course.phases import ppo, reward
 
 
 def test_gae_with_gamma_lambda_one_is_reward_to_go_minus_value():
@@ -155,7 +156,8 @@ def test_prompt_problems_are_errors_before_training(tok, actors):
 
 
 def test_a_reward_model_with_another_tokenizer_is_refused(tok):
-    from rlhf_course import tokenizer, world
+    from rlhf_course import world
+    from rlhf_course.world import tokenizer
 
     other = tokenizer.train_tokenizer([d["text"] for d in world.make_corpus(300, seed=9)], vocab_size=400)
     with pytest.raises(ValueError, match="different tokenizer"):

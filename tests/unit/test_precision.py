@@ -5,9 +5,9 @@ machinery (autocast, scaling, skipped steps) runs on the CPU, which autocasts to
 import pytest
 import torch
 
-from rlhf_course import precision
-from rlhf_course.precision import Precision, PrecisionError, training_precision
-from rlhf_course.training import backward_and_step
+from rlhf_course.engine import precision
+from rlhf_course.engine.precision import Precision, PrecisionError, training_precision
+from rlhf_course.engine.training import backward_and_step
 
 
 @pytest.fixture(autouse=True)

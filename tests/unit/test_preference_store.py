@@ -1,4 +1,4 @@
-"""Tests for rlhf_course.preference_store: annotator names, the durable store, loading and checking.
+"""Tests for rlhf_course.feedback.preference_store: annotator names, the durable store, loading and checking.
 
 Everything writes under pytest's tmp_path, never into the repository's data/.
 Read-only folders: these tests run as root, and root ignores chmod, so a read-only folder is simulated
@@ -16,7 +16,7 @@ import stat
 
 import pytest
 
-from rlhf_course.preference_store import (
+from rlhf_course.feedback.preference_store import (
     PAIR_COLUMNS,
     PreferenceStore,
     PreferenceStoreError,

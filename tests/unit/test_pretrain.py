@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
-from rlhf_course import pretrain, training
 from rlhf_course.config import PretrainConfig
+from rlhf_course.engine import training
+from rlhf_course.phases import pretrain
 
 
 def test_next_token_loss_by_hand():

@@ -1,4 +1,4 @@
-"""Tests for rlhf_course.rankings: a ranking's pairs, places and labels, agreement and κ, values worked out by hand."""
+"""Tests for rlhf_course.feedback.rankings: a ranking's pairs, places and labels, agreement and κ, values worked out by hand."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from rlhf_course.rankings import (
+from rlhf_course.feedback.rankings import (
     answer_places,
     cohens_kappa,
     pairwise_agreement,

@@ -5,8 +5,10 @@ import math
 import pytest
 import torch
 
-from rlhf_course import models, reward, world
+from rlhf_course import world
 from rlhf_course.config import RewardConfig, get_profile
+from rlhf_course.engine import models
+from rlhf_course.phases import reward
 
 
 def test_bradley_terry_loss_hand_values():

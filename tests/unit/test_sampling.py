@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from rlhf_course import sampling
+from rlhf_course.engine import sampling
 
 
 def test_positions_count_real_tokens_only():

@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from rlhf_course import models, report
 from rlhf_course.__main__ import main
 from rlhf_course.config import PROFILES, ProfileError, course_seed, get_profile
+from rlhf_course.course import report
+from rlhf_course.engine import models
 
 
 def test_seed_defaults_to_zero_and_leaves_the_profile_as_it_is(monkeypatch):

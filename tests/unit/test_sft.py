@@ -6,8 +6,10 @@ import pytest
 import torch
 from datasets import Dataset
 
-from rlhf_course import sft, tokenizer, world
+from rlhf_course import world
 from rlhf_course.config import SFTConfig, WorldConfig
+from rlhf_course.phases import sft
+from rlhf_course.world import tokenizer
 
 
 def test_prompt_tokens_carry_no_label(tok):

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rlhf_course.preference_store import PreferenceStore, Problem, check_preference_files, printable
+from rlhf_course.feedback.preference_store import PreferenceStore, Problem, check_preference_files, printable
 
 PROMPT = "Write a happy story about a fox named Lily in the forest."
 ANSWERS = ["answer a", "answer b"]

@@ -13,8 +13,8 @@ import os
 
 import pytest
 
-from rlhf_course import preference_store
-from rlhf_course.preference_store import PreferenceStore, PreferenceStoreError, UnsafeFileError
+from rlhf_course.feedback import preference_store
+from rlhf_course.feedback.preference_store import PreferenceStore, PreferenceStoreError, UnsafeFileError
 
 PROMPT = "Write a happy story about a fox named Lily in the forest."
 ANSWERS = ["answer a", "answer b"]

@@ -22,8 +22,8 @@ import time
 import filelock
 import pytest
 
-from rlhf_course import preference_store
-from rlhf_course.preference_store import PreferenceStore, PreferenceStoreError, load_preferences
+from rlhf_course.feedback import preference_store
+from rlhf_course.feedback.preference_store import PreferenceStore, PreferenceStoreError, load_preferences
 
 WITHOUT_FCNTL = "import sys\nsys.modules['fcntl'] = None  # as on Windows: `import fcntl` raises ImportError\n"
 
@@ -31,7 +31,7 @@ WRITER = """
 import json, sys, time
 from pathlib import Path
 import filelock
-from rlhf_course.preference_store import PreferenceStore
+from rlhf_course.feedback.preference_store import PreferenceStore
 folder, go, worker, n = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 slow_write = PreferenceStore._write_lines
 def widened(self, fd, records):  # the lock is held from the duplicate check to the fsync: make that 50 ms
@@ -112,9 +112,9 @@ def test_the_course_modules_import_and_the_store_locks_without_fcntl(tmp_path):
               "warnings.simplefilter('ignore')\n"
               "try:\n    import fcntl\nexcept ImportError:\n    pass\nelse:\n    sys.exit('fcntl is still there')\n"
               "for name in ('preference_store', 'widgets', 'classroom'):\n"
-              "    importlib.import_module('rlhf_course.' + name)\n"
+              "    importlib.import_module('rlhf_course.feedback.' + name)\n"
               "import filelock\n"
-              "from rlhf_course.preference_store import PreferenceStore\n"
+              "from rlhf_course.feedback.preference_store import PreferenceStore\n"
               f"store = PreferenceStore({str(tmp_path / 'prefs')!r}, 'ana')\n"
               "store.submit('p', ['a', 'b'], [[0], [1]], checkpoint='sft')\n"
               "print(filelock.FileLock.__name__, len(store.records()))\n")

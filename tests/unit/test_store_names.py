@@ -15,7 +15,7 @@ import unicodedata
 
 import pytest
 
-from rlhf_course.preference_store import (
+from rlhf_course.feedback.preference_store import (
     MAX_NAME_BYTES,
     PreferenceStore,
     annotator_key,

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from rlhf_course.preference_store import (
+from rlhf_course.feedback.preference_store import (
     MAX_ANSWERS,
     PreferenceStore,
     check_preference_files,
@@ -24,7 +24,7 @@ from rlhf_course.preference_store import (
     read_preference_file,
     read_preference_files,
 )
-from rlhf_course.rankings import validate_ranking
+from rlhf_course.feedback.rankings import validate_ranking
 
 PROMPT = "Write a happy story about a fox named Lily in the forest."
 ANSWERS = ["answer a", "answer b"]

@@ -19,7 +19,7 @@ import threading
 
 import pytest
 
-from rlhf_course.preference_store import (
+from rlhf_course.feedback.preference_store import (
     PreferenceStore,
     PreferenceStoreError,
     check_preference_files,

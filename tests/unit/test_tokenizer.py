@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from rlhf_course import tokenizer, world
+from rlhf_course import world
+from rlhf_course.world import tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def test_save_and_reload(tok, tmp_path):
 
 
 def test_corpus_stream_is_each_document_then_eos(tok):
-    from rlhf_course import pretrain
+    from rlhf_course.phases import pretrain
 
     texts = [d["text"] for d in world.make_corpus(20, seed=1)] + [""]
     stream = pretrain.tokenize_corpus(tok, texts)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from rlhf_course import training
+from rlhf_course.engine import training
 
 
 @pytest.mark.parametrize("step, expected", [

@@ -4,7 +4,7 @@ and the errors before training. (A generated story scoring 1, and the letter-not
 import pytest
 import torch
 
-from rlhf_course import verifier
+from rlhf_course.world import verifier
 
 PROMPT = "Write a happy story about a fox named Lily in the forest."
 

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from rlhf_course.rankings import answer_letter
-from rlhf_course.widgets import RankingWidget, place_name
+from rlhf_course.feedback.rankings import answer_letter
+from rlhf_course.feedback.widgets import RankingWidget, place_name
 
 ITEMS = [
     {"prompt": f"Write a story number {k}.", "answers": [f"story {k}{letter}" for letter in "abc"], "checkpoint": "sft"}

@@ -3,7 +3,7 @@ number: a tie counts half a win and stays in the denominator; a tie is a differe
 
 import pytest
 
-from rlhf_course.evaluation import win_rate
+from rlhf_course.phases.evaluation import win_rate
 
 
 def test_ties_count_half_and_stay_in_the_denominator():

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from .config import PPOConfig
-from .generation import Rollout, answer_logprobs, encode_prompts, sample
-from .reward import normalize, reward_scores
-from .sampling import position_ids_from_mask
-from .training import NonFiniteLossError, check_finite, make_optimizer, set_lr
+from rlhf_course.config import PPOConfig
+from rlhf_course.engine.generation import Rollout, answer_logprobs, encode_prompts, sample
+from rlhf_course.engine.sampling import position_ids_from_mask
+from rlhf_course.engine.training import NonFiniteLossError, check_finite, make_optimizer, set_lr
+from rlhf_course.phases.reward import normalize, reward_scores
 
 # --------------------------------------------------------------------------------------------------
 # The pure functions of PPO. Shapes: [batch, time] = (B, T); `mask` is 1 on answer tokens.

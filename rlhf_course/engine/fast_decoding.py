@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
-from .sampling import draw, position_ids_from_mask
+from rlhf_course.engine.sampling import draw, position_ids_from_mask
 
 
 def supports(model: PreTrainedModel) -> bool:

@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 from tqdm.auto import tqdm
 
-from .course import is_headless
-from .ppo import PPOState, diagnose
+from rlhf_course.course.session import is_headless
+from rlhf_course.phases.ppo import PPOState, diagnose
 
 # metric → (title, what a healthy run looks like)
 PANELS = {

@@ -6,7 +6,7 @@ import html
 
 import matplotlib.pyplot as plt
 
-from .world import GOLD_WEIGHTS
+from rlhf_course.world import GOLD_WEIGHTS
 
 
 def rlhf_loop_figure():

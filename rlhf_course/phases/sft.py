@@ -15,11 +15,18 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from . import world
-from .config import SFTConfig, WorldConfig
-from .tokenizer import chat_prompt, chat_text
-from .precision import training_precision
-from .training import backward_and_step, check_finite, cosine_lr, make_optimizer, set_lr, shuffled_batches
+from rlhf_course import world
+from rlhf_course.config import SFTConfig, WorldConfig
+from rlhf_course.engine.precision import training_precision
+from rlhf_course.engine.training import (
+    backward_and_step,
+    check_finite,
+    cosine_lr,
+    make_optimizer,
+    set_lr,
+    shuffled_batches,
+)
+from rlhf_course.world.tokenizer import chat_prompt, chat_text
 
 IGNORE_INDEX = -100  # label of a token that carries no loss (PyTorch's cross-entropy default)
 

@@ -23,7 +23,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import dpo, evaluation, grpo, ppo, pretrain, rankings, reward, sft, training
+from rlhf_course.engine import training
+from rlhf_course.feedback import rankings
+from rlhf_course.phases import dpo, evaluation, grpo, ppo, pretrain, reward, sft
 
 IGNORE = sft.IGNORE_INDEX
 

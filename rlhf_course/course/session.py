@@ -8,18 +8,8 @@ import random
 import time
 from dataclasses import dataclass
 
-from .config import Profile, get_profile
-
-NOTEBOOK_TITLES = {
-    "00": "Introduction",
-    "01": "Pretraining a base model",
-    "02": "Supervised fine-tuning",
-    "03": "A reward model from human rankings",
-    "04": "PPO",
-    "05": "Evaluation and the limits of RLHF",
-    "06": "DPO",
-    "07": "RL without a critic (GRPO) and verifiable rewards",
-}
+from rlhf_course.config import Profile, get_profile
+from rlhf_course.outline import BY_NUMBER
 
 
 @dataclass
@@ -58,11 +48,13 @@ def start(notebook: str, seed: int | None = None) -> Session:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     where = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     minutes = profile.expected_minutes.get(notebook)
-    print(f"Notebook {notebook} · {NOTEBOOK_TITLES.get(notebook, '')}")
+    print(f"Notebook {notebook} · {BY_NUMBER[notebook].title if notebook in BY_NUMBER else ''}")
     print(f"  profile : {profile.name} ({profile.description})  — set RLHF_PROFILE to change")
     print(f"  seed    : {profile.seed}  — set RLHF_SEED (or `run --seed N`) for another run of the same experiment")
     print(f"  device  : {device.type} ({where}); torch {torch.__version__}, Python {platform.python_version()}")
-    from .precision import training_precision  # here, like torch: `course` itself stays light to import
+    from rlhf_course.engine.precision import (
+        training_precision,  # here, like torch: `course` itself stays light to import
+    )
 
     numbers = training_precision(device)
     print(f"  numbers : {numbers.name} ({numbers.reason})  — set RLHF_PRECISION to change")

@@ -8,8 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from .config import course_seed
-from .models import runs_dir
+from rlhf_course.config import course_seed
+from rlhf_course.paths import runs_dir
 
 
 def report_path(profile_name: str) -> Path:

@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import models, world
-from .config import Profile
+from rlhf_course import world
+from rlhf_course.config import Profile
+from rlhf_course.engine import models
 
 CANDIDATES = "candidates.json"
 HELDOUT_ANSWERS = "heldout_answers.json"
@@ -54,7 +55,7 @@ def make_heldout_answers(profile: Profile) -> dict:
     """K SFT answers to each of `profile.reward.heldout_prompts` test prompts (`world.prompt_set("heldout")`),
     with their gold scores and length in tokens, and the index pairs `(a, b)` of every two answers to the same
     prompt. Flat lists: prompt i's answers are rows i·K … (i+1)·K − 1."""
-    from .generation import sample_answers
+    from rlhf_course.engine.generation import sample_answers
 
     K = profile.reward.answers_per_prompt
     sft_model, tok, _ = models.load_checkpoint("sft", profile.name)

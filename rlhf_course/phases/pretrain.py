@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from .config import PretrainConfig
-from .precision import training_precision
-from .training import backward_and_step, check_finite, cosine_lr, make_optimizer, set_lr
+from rlhf_course.config import PretrainConfig
+from rlhf_course.engine.precision import training_precision
+from rlhf_course.engine.training import backward_and_step, check_finite, cosine_lr, make_optimizer, set_lr
 
 
 def tokenize_corpus(tokenizer: PreTrainedTokenizerBase, texts: Iterable[str]) -> torch.Tensor:

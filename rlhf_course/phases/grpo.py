@@ -30,12 +30,12 @@ import time
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from .config import GRPOConfig
-from .generation import Rollout, answer_logprobs, encode_prompts, sample
-from .ppo import PPOState, masked_mean, stop_if_not_finite
-from .reward import normalize, reward_scores
-from .training import make_optimizer, set_lr
-from .verifier import Verifier, check_verifiable, verifier_scores
+from rlhf_course.config import GRPOConfig
+from rlhf_course.engine.generation import Rollout, answer_logprobs, encode_prompts, sample
+from rlhf_course.engine.training import make_optimizer, set_lr
+from rlhf_course.phases.ppo import PPOState, masked_mean, stop_if_not_finite
+from rlhf_course.phases.reward import normalize, reward_scores
+from rlhf_course.world.verifier import Verifier, check_verifiable, verifier_scores
 
 
 def check_group_rewards(rewards: torch.Tensor) -> torch.Tensor:

@@ -33,16 +33,10 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from .config import ModelConfig, Profile, base_model_source, course_seed, get_profile
+from rlhf_course.config import ModelConfig, Profile, base_model_source, course_seed, get_profile
+from rlhf_course.outline import checkpoint_notebook
+from rlhf_course.paths import checkpoint_dir, repo_root, runs_dir  # noqa: F401  (re-exported: where checkpoints live)
 
-# Which notebook makes each checkpoint: the error for a missing checkpoint names it.
-PHASE_NOTEBOOKS = {
-    "base": "01_base_model",
-    "sft": "02_sft",
-    "reward": "03_reward_model",
-    "ppo": "04_ppo",
-    "dpo": "06_dpo",
-}
 META_FILE = "meta.json"
 SAFETENSORS_INDEX = "model.safetensors.index.json"  # a sharded checkpoint's list of its weight files
 
@@ -59,26 +53,6 @@ class CheckpointError(RuntimeError):
 
 class _WeightsError(ValueError):
     """What `load_weights` found wrong with a folder's weight files: a sentence, shown without its type name."""
-
-
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[1]
-
-
-def runs_dir(profile_name: str) -> Path:
-    """Where a profile's run lives: `$RLHF_RUNS_DIR/<profile>` or `<repo>/runs/<profile>`, with `-seed<N>` after
-    the profile's name for a course seed N other than 0 (`RLHF_SEED`), so that two seeds never share checkpoints,
-    and the name of `RLHF_BASE_MODEL` after that when it is set."""
-    root = os.environ.get("RLHF_RUNS_DIR")
-    seed = course_seed()
-    name = profile_name + (f"-seed{seed}" if seed else "")
-    if base_model_source():  # another base model: another run, never mixed with the course's own checkpoints
-        name += "-" + re.sub(r"[^A-Za-z0-9._-]+", "_", Path(base_model_source().rstrip("/")).name)
-    return (Path(root) if root else repo_root() / "runs") / name
-
-
-def checkpoint_dir(phase: str, profile_name: str) -> Path:
-    return runs_dir(profile_name) / "checkpoints" / phase
 
 
 def get_device() -> torch.device:
@@ -146,9 +120,10 @@ def save_checkpoint(
 
 def how_to_make(phase: str, profile_name: str) -> str:
     """What to run to (re)write checkpoint `phase`: the end of every `CheckpointError` about it."""
-    notebook = PHASE_NOTEBOOKS.get(phase, "the notebook that makes it")
-    how = f"run notebooks/{notebook}.ipynb first, or `python -m rlhf_course run --profile {profile_name}"
-    return how + (f" --until {notebook[:2]}`" if phase in PHASE_NOTEBOOKS else "`")
+    notebook = checkpoint_notebook(phase)
+    file = notebook.file if notebook else "the notebook that makes it"
+    how = f"run notebooks/{file}.ipynb first, or `python -m rlhf_course run --profile {profile_name}"
+    return how + (f" --until {notebook.number}`" if notebook else "`")
 
 
 def describe(error: BaseException) -> str:
@@ -277,7 +252,7 @@ def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase) -> list[str]:
       special tokens (a base model has never seen them; SFT teaches them, as for the course's own model);
     - prompts padded on the left, so every answer starts at the same column.
     """
-    from .tokenizer import ASSISTANT, CHAT_TEMPLATE, END_OF_TURN, PAD, SYSTEM, USER
+    from rlhf_course.world.tokenizer import ASSISTANT, CHAT_TEMPLATE, END_OF_TURN, PAD, SYSTEM, USER
 
     if tokenizer.eos_token_id is None:
         raise ValueError("the tokenizer has no EOS token: the course stops every answer at EOS. Set "

@@ -26,14 +26,14 @@ from typing import Callable
 
 import ipywidgets as widgets
 
-from .preference_store import (
+from rlhf_course.feedback.preference_store import (
     PreferenceStore,
     PreferenceStoreError,
     item_key,
     validate_annotator_name,
     validate_item,
 )
-from .rankings import answer_letter, answer_places, ranking_from_places
+from rlhf_course.feedback.rankings import answer_letter, answer_places, ranking_from_places
 
 
 def place_name(place: int) -> str:

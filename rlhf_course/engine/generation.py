@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from . import fast_decoding
-from .sampling import draw, position_ids_from_mask
-from .tokenizer import chat_prompt
+from rlhf_course.engine import fast_decoding
+from rlhf_course.engine.sampling import draw, position_ids_from_mask
+from rlhf_course.world.tokenizer import chat_prompt
 
 
 @dataclass

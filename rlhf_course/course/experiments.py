@@ -28,8 +28,12 @@ from pathlib import Path
 
 import torch
 
-from . import annotators, artifacts, evaluation, models, ppo, rankings, reward, world
-from .config import PPOConfig, Profile
+from rlhf_course import world
+from rlhf_course.config import PPOConfig, Profile
+from rlhf_course.course import artifacts
+from rlhf_course.engine import models
+from rlhf_course.feedback import annotators, rankings
+from rlhf_course.phases import evaluation, ppo, reward
 
 VERSION = 8  # raise when an experiment changes, so results cached by older code are recomputed
 
@@ -205,7 +209,7 @@ def overoptimisation(profile: Profile, ns=(1, 2, 4, 8, 16, 32, 64), samples_per_
     to each of notebook 04's evaluation prompts, averaged over every n of them (`evaluation.best_of_n_mean`).
     `proxies` weak reward models, each on the rankings of its own `proxy_prompts` prompts, pick from the same
     answers; `weak_proxy` is their mean curve, `weak_proxies` each one's (Gao et al. average over proxies too)."""
-    from .generation import sample_answers
+    from rlhf_course.engine.generation import sample_answers
 
     items = artifacts.load_candidates(profile.name)
     progress = stages(proxies + 2, "over-optimisation")

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from .config import SamplingConfig
-from .generation import Answers, sample_answers
-from .world import GOLD_WEIGHTS, gold_breakdown, prompt_set
+from rlhf_course.config import SamplingConfig
+from rlhf_course.engine.generation import Answers, sample_answers
+from rlhf_course.world import GOLD_WEIGHTS, gold_breakdown, prompt_set
 
 
 @dataclass
@@ -139,7 +139,7 @@ def best_of_n(
     """Best-of-n on the evaluation prompts: `n` answers to each, sampled with the fixed settings, and the one
     `reward_model` scores highest kept. Returns the picks scored by the gold judge, and every sample's
     `{"proxy", "gold"}` (flat, n a prompt) for the curve over smaller n (`experiments.best_of_n_curve`)."""
-    from .reward import score_texts
+    from rlhf_course.phases.reward import score_texts
 
     prompts = prompts or eval_prompts(sampling)
     flat = [p for p in prompts for _ in range(n)]

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from .world import ASSISTANT, END_OF_TURN, USER
+from rlhf_course.world import ASSISTANT, END_OF_TURN, USER
 
 PAD = "<|pad|>"  # distinct from EOS: masks built from `ids != pad` must keep the EOS
 EOS = "<|endoftext|>"  # ends a corpus document and an assistant turn

@@ -21,7 +21,7 @@ from typing import Callable
 
 import torch
 
-from .world import END_SENTENCE, parse_request
+from rlhf_course.world import END_SENTENCE, parse_request
 
 VERIFIED_PARTS = ("name", "animal", "place", "ending", "length")
 REQUESTED_PARTS = ("name", "animal", "place")  # what a prompt must ask for, for the verifier to check it

@@ -73,7 +73,8 @@ from typing import Iterable, Iterator
 
 from filelock import FileLock, Timeout
 
-from .rankings import Ranking, answer_letter, ranking_to_pairs, validate_ranking
+from rlhf_course.feedback.rankings import Ranking, answer_letter, ranking_to_pairs, validate_ranking
+from rlhf_course.paths import repo_root, runs_dir
 
 PAIR_COLUMNS = ["prompt", "chosen", "rejected", "annotator", "checkpoint", "source"]
 
@@ -93,15 +94,11 @@ class PreferenceStoreError(RuntimeError):
 def human_preferences_dir() -> Path:
     """`data/preferences/`: where the widget keeps people's rankings (`$RLHF_PREFERENCES_DIR` overrides); made at
     the first ranking, none ship with the course."""
-    from .models import repo_root  # imported here: `models` pulls in torch, the store does not need it
-
     return Path(os.environ.get("RLHF_PREFERENCES_DIR") or repo_root() / "data" / "preferences")
 
 
 def simulated_preferences_dir(profile_name: str) -> Path:
     """`runs/<profile>/preferences/`: simulated annotators' rankings, made again by every run."""
-    from .models import runs_dir
-
     return runs_dir(profile_name) / "preferences"
 
 

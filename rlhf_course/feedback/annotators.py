@@ -18,9 +18,15 @@ import math
 import random
 from pathlib import Path
 
-from .preference_store import PreferenceStore, item_key, set_aside_if_stale, validate_annotator_name, validate_item
-from .rankings import Ranking
-from .world import MOOD_WORDS, gold_score, moods_shown
+from rlhf_course.feedback.preference_store import (
+    PreferenceStore,
+    item_key,
+    set_aside_if_stale,
+    validate_annotator_name,
+    validate_item,
+)
+from rlhf_course.feedback.rankings import Ranking
+from rlhf_course.world import MOOD_WORDS, gold_score, moods_shown
 
 # --------------------------------------------------------------------------------------------------
 # Noise: Bradley–Terry and Plackett–Luce

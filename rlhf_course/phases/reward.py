@@ -24,12 +24,19 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
-from . import world
-from .config import RewardConfig
-from .sampling import position_ids_from_mask
-from .tokenizer import chat_text
-from .precision import training_precision
-from .training import backward_and_step, check_finite, cosine_lr, make_optimizer, set_lr, shuffled_batches
+from rlhf_course import world
+from rlhf_course.config import RewardConfig
+from rlhf_course.engine.precision import training_precision
+from rlhf_course.engine.sampling import position_ids_from_mask
+from rlhf_course.engine.training import (
+    backward_and_step,
+    check_finite,
+    cosine_lr,
+    make_optimizer,
+    set_lr,
+    shuffled_batches,
+)
+from rlhf_course.world.tokenizer import chat_text
 
 
 def bradley_terry_loss(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor) -> torch.Tensor:

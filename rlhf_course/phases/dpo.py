@@ -17,11 +17,11 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from . import generation
-from .config import DPOConfig
-from .reward import distinct_answers, ranking_batches, scored_by_length
-from .sft import IGNORE_INDEX, collate, tokenize_demonstration
-from .training import check_finite, cosine_lr, make_optimizer, set_lr
+from rlhf_course.config import DPOConfig
+from rlhf_course.engine import generation
+from rlhf_course.engine.training import check_finite, cosine_lr, make_optimizer, set_lr
+from rlhf_course.phases.reward import distinct_answers, ranking_batches, scored_by_length
+from rlhf_course.phases.sft import IGNORE_INDEX, collate, tokenize_demonstration
 
 
 def dpo_loss(

@@ -51,14 +51,14 @@ from typing import Iterable, Sequence
 
 import ipywidgets as widgets
 
-from .annotators import (
+from rlhf_course.feedback.annotators import (
     GoldAnnotator,
     LengthBiasedAnnotator,
     MoodBiasedAnnotator,
     PositionBiasedAnnotator,
     simulated_store,
 )
-from .preference_store import (
+from rlhf_course.feedback.preference_store import (
     Problem,
     effective_records,
     item_key,
@@ -68,9 +68,9 @@ from .preference_store import (
     validate_item,
     validate_text,
 )
-from .rankings import Ranking, preference_labels, ranking_to_pairs
-from .widgets import RankingWidget
-from .world import gold_score
+from rlhf_course.feedback.rankings import Ranking, preference_labels, ranking_to_pairs
+from rlhf_course.feedback.widgets import RankingWidget
+from rlhf_course.world import gold_score
 
 CLASS_DIR_VARIABLE = "RLHF_CLASS_DIR"
 ASSIGNMENT_FILE = "assignment.json"
@@ -710,7 +710,7 @@ MIN_PAIRS_TO_FLAG = 150
 def notebook03_pairs(profile=None) -> int:
     """The pairs notebook 03 trains its reward model on: candidate prompts × K(K−1)/2 simulated pairs, plus
     the contrast pairs (tiny profile: 600 × 6 + 2,000 = 5,600)."""
-    from .config import get_profile  # a profile only when asked: get_profile may import torch
+    from rlhf_course.config import get_profile  # a profile only when asked: get_profile may import torch
 
     config = (profile or get_profile()).reward
     k = config.answers_per_prompt
