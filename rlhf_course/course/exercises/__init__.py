@@ -10,13 +10,12 @@ the notebooks with those lines replaced by a stub that raises `NotImplementedErr
 (`python -m rlhf_course exercises --out runs/student`). Later notebooks load checkpoints, never your functions,
 so an exercise you skip stops only its own notebook.
 
-    checker.py          Exercise, the registry EXERCISES and `exercise(...)`, `check` and how it words a difference
-    student_edition.py  the solution regions, and the notebooks written with each replaced by a stub
-    cases.py            what several notebooks' inputs are built from (seeded generators, logits and labels)
-    notebook_01.py ...  one catalogue per notebook (01 to 07): reference, inputs and catalogued mistakes
-    notebook_07.py      of each of its exercises, registered in id order
-    predictions.py      "predict, then run": Prediction, the questions, `ask` and `reveal`
-    index.py            `index_markdown`, the book's Exercises page
+    checker.py             Exercise, the registry EXERCISES and `exercise(...)`, `check` and how it words a difference
+    student_edition.py     the solution regions, and the notebooks written with each replaced by a stub
+    cases.py               what several notebooks' inputs are built from (seeded generators, logits and labels)
+    notebook_01.py to _07  one catalogue per notebook: each exercise's reference, inputs and catalogued mistakes
+    predictions.py         "predict, then run": Prediction, the four questions, `ask` and `reveal`
+    index.py               `index_markdown`, the book's Exercises page
 """
 
 # The catalogues register their exercises into EXERCISES when imported: import them all, in id order, so that the

@@ -37,12 +37,15 @@ EXERCISES: dict[str, Exercise] = {}
 
 
 def exercise(**fields) -> Exercise:
+    """Register an exercise: each catalogue calls this once per exercise, in id order."""
     ex = Exercise(**fields)
     EXERCISES[ex.id] = ex
     return ex
 
 
 def _copy(value):
+    """A fresh copy of a case's arguments: a function that changes its inputs in place then spoils neither the
+    reference's run nor the next one."""
     if isinstance(value, torch.Tensor):
         return value.clone()
     if isinstance(value, (list, tuple)):
