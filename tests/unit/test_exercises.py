@@ -65,7 +65,7 @@ def test_the_books_exercise_page_is_current():
 
     page = Path(__file__).resolve().parents[2] / "book" / "exercises.md"
     assert page.read_text(encoding="utf-8") == exercises.index_markdown(), (
-        "book/exercises.md is out of date: python -c \"from rlhf_course import exercises; "
+        "book/exercises.md is out of date: python -c \"from rlhf_course.course import exercises; "
         "open('book/exercises.md', 'w').write(exercises.index_markdown())\"")
 
 
