@@ -84,8 +84,8 @@ class SamplingConfig:
 class RewardConfig:
     """Reward-model data and training (notebook 03)."""
 
-    candidate_prompts: int = 600  # train prompts whose answers get ranked (sweep: 500 gave held-out accuracy
-    # 0.799-0.845, 600 gives 0.823-0.857)
+    candidate_prompts: int = 600  # train prompts whose answers get ranked (the earlier 8-run sweep, before the world
+    # changed: 500 gave held-out accuracy 0.799-0.845, 600 0.823-0.857; today's: benchmarks/results/robustness_tiny*.md)
     answers_per_prompt: int = 4  # K answers per prompt, ranked best to worst
     annotator_temperature: float = 0.05  # noise of the simulated gold annotator (see annotators.GoldAnnotator)
     contrast_pairs: int = 2000  # a good story vs the same story in another mood, ranked too (notebook 03 §4)
@@ -102,8 +102,8 @@ class RewardConfig:
 class PPOConfig:
     """PPO settings (notebook 04). Defaults were found on a first prototype with 1M-parameter models."""
 
-    # rollout → update cycles. Over the robustness sweep's 8 runs: 24 gave +0.099 to +0.131 gold over SFT, 30 gives
-    # +0.103 to +0.147 (win rates 0.70-0.80)
+    # rollout → update cycles. Over the earlier 8-run sweep, before the world changed: 24 gave +0.099 to +0.131 gold
+    # over SFT, 30 gave +0.103 to +0.147 (win rates 0.70-0.80); today's: benchmarks/results/robustness_tiny*.md
     iterations: int = 30
     prompts_per_iteration: int = 64  # rollout batch size
     minibatch_size: int = 32

@@ -222,8 +222,8 @@ def overoptimisation(profile: Profile, ns=(1, 2, 4, 8, 16, 32, 64), samples_per_
     progress.update()
     # Each proxy ranks `proxy_prompts` prompts (20: 120 pairs). With more labels the proxy is better and gold falls
     # later and less: one sft model, three proxies each, gold fell 0.03-0.13 past its peak on 372 pairs and
-    # 0.06-0.17 on 120. One proxy's curve depends on which 20 prompts it saw (the robustness sweep's worst run
-    # fell 0.030, its median 0.12); the mean of three is steadier.
+    # 0.06-0.17 on 120. One proxy's curve depends on which 20 prompts it saw (an earlier, 7-run robustness sweep's
+    # worst run fell 0.030, its median 0.12); the mean of three is steadier.
     draw = random.Random(profile.seed)
     weak_curves, n_pairs = [], 0
     for index in range(proxies):
@@ -310,7 +310,7 @@ def label_budget(profile: Profile, ppo_config: PPOConfig, prompts_ranked: int, f
     (`ppo_config`) at two corners of the grid: the fewest, noisiest labels and the most, cleanest ones."""
     items = artifacts.load_candidates(profile.name)[:prompts_ranked]
     # Two passes, not one: after a single pass the largest cell (900 pairs, 28 steps) was still half trained and
-    # on one stream of the robustness sweep scored below the smallest (0.61 vs 0.67); two passes let many clean
+    # on one stream of an earlier robustness sweep scored below the smallest (0.61 vs 0.67); two passes let many clean
     # labels train a good model and let few noisy ones overfit their noise, which is the lesson.
     # All held-out prompts (about 1,000 pairs counted): with half of them one cell moved by ±0.04 between
     # trainings that differed only in warm-up.
