@@ -20,8 +20,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from rlhf_course.config import DPOConfig
 from rlhf_course.engine.generation import answer_logprob_sums
+from rlhf_course.engine.preference_batches import distinct_answers, ranking_batches, scored_by_length
 from rlhf_course.engine.training import check_finite, cosine_lr, make_optimizer, set_lr
-from rlhf_course.phases.reward import distinct_answers, ranking_batches, scored_by_length
 from rlhf_course.phases.sft import collate, tokenize_demonstration
 
 
@@ -60,7 +60,7 @@ def train_dpo(
     device = policy.device
     reference.eval().requires_grad_(False)
     # The pairs of one ranking share a batch and each distinct answer goes through the models once (as for the
-    # reward model, `reward.train_reward_model`): K answers give K(K-1)/2 pairs.
+    # reward model, `engine/preference_batches.py`): K answers give K(K-1)/2 pairs.
     optimizer = make_optimizer(policy.parameters(), config.lr)
     total_steps, batches = ranking_batches(pairs, config.batch_size, config.epochs, seed)
     history = []

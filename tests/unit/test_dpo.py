@@ -51,6 +51,7 @@ def test_implicit_rewards_are_beta_times_the_log_ratio(tok, small_model):
     examples = [sft.tokenize_demonstration(tok, p, a) for p, a in zip(prompts, answers)]
     tensors = sft.collate(examples, tok.pad_token_id)
     with torch.no_grad():
-        expected = 0.1 * (generation.answer_logprob_sums(small_model, **tensors) - generation.answer_logprob_sums(reference, **tensors))
+        logps = [generation.answer_logprob_sums(model, **tensors) for model in (small_model, reference)]
+    expected = 0.1 * (logps[0] - logps[1])
     got = dpo.implicit_rewards(small_model, reference, tok, prompts, answers, beta=0.1, batch_size=1)
     torch.testing.assert_close(torch.tensor(got), expected, atol=1e-5, rtol=1e-4)
