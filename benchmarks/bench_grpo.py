@@ -15,7 +15,8 @@ Settings, rlhf_course `GRPOConfig` → TRL `GRPOConfig`:
   32 (`per_device_train_batch_size=16` × `steps_per_generation=2`);
 - passes and minibatches: `epochs=2`, `minibatch_size=16` → `num_iterations=2`, `per_device_train_batch_size=16`,
   `gradient_accumulation_steps=1`;
-- advantage and loss: `advantage="grpo"` → `scale_rewards="group"`, `loss_type="grpo"`;
+- advantage and loss: `advantage="grpo"` → `scale_rewards="group"`, `loss_normalization="answer_length"` →
+  `loss_type="grpo"`;
 - KL: `kl_coef=0.05`, `kl_in="loss"` (k3) → `beta=0.05` (k3), `use_bias_correction_kl=False` (TRL's default
   multiplies the KL by the ratio; ours does not);
 - clipping, lr: `clip_range=0.2`, `lr=1e-4`, `max_grad_norm=1.0` → `epsilon=0.2`, `learning_rate=1e-4`,
@@ -201,7 +202,8 @@ def main():
     base = common.make_model(tokenizer, MODELS[args.model], max_seq_len=256)
     prompts = make_prompts(w["pool"], "train", seed=0)
     config = GRPOConfig(iterations=args.steps, prompts_per_iteration=w["prompts"], group_size=w["group_size"],
-                        advantage="grpo", minibatch_size=w["minibatch"], epochs=w["epochs"], lr=w["lr"],
+                        advantage="grpo", loss_normalization="answer_length", minibatch_size=w["minibatch"],
+                        epochs=w["epochs"], lr=w["lr"],
                         kl_coef=w["kl_coef"], kl_in="loss", clip_range=w["clip_range"], missing_eos_penalty=0.0,
                         verifier_weight=1.0, temperature=w["temperature"], max_new_tokens=w["new_tokens"],
                         max_grad_norm=w["max_grad_norm"], eval_every=10**9)

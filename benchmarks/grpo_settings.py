@@ -79,10 +79,8 @@ def main(argv: list[str]) -> int:
     eval_prompts = world.prompt_set("ppo_eval", profile.grpo.eval_prompts)
     train_prompts = world.prompt_set("ppo_train", profile.grpo.train_prompt_pool)
 
-    def evaluate_gold(model):  # as notebook 07's dashboard does, so the first variant follows its stream
-        result = evaluation.evaluate(model, tok, profile.sampling, prompts=eval_prompts)
-        return result.gold_mean, {}
-
+    # as notebook 07's dashboard does, so the first variant follows its stream
+    evaluate_gold = evaluation.gold_evaluator(tok, profile.sampling, eval_prompts)
     rewards = {"verifier": program_reward} if with_verifier else {"reward_model": reward_model}
     header = (f"seed {profile.seed}, runs in {models.runs_dir(profile.name)}, reward "
               f"{reward_name or 'reward model'}: SFT gold {sft_gold:.4f}, PPO {ppo_gold:.4f}")

@@ -1,7 +1,8 @@
 """rlhf_course: the machinery the course's notebooks import, one folder per part of the pipeline.
 
     world/     the generated world: stories and requests, the gold judge, the tokenizer, the verifier
-    engine/    what every phase runs on: models and checkpoints, sampling, training steps, number formats
+    engine/    what every phase runs on: models and checkpoints, sampling, training steps, number formats,
+               what the RL loops share (rl)
     phases/    one module per algorithm: pretrain, sft, reward, ppo, dpo, grpo, evaluation
     feedback/  human feedback: rankings, the preference store, the ranking widget, annotators, the classroom
     course/    the notebooks' plumbing: session, report, exercises, plots, dashboards, cached experiments

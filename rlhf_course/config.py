@@ -150,6 +150,9 @@ class GRPOConfig:
     prompts_per_iteration: int = 16  # distinct prompts per rollout
     group_size: int = 4  # K answers per prompt (≥ 2: the others are the baseline)
     advantage: str = "dr_grpo"  # "grpo": (r − mean)/std; "dr_grpo": r − mean; "rloo": r − mean of the others
+    # how the loss averages its tokens: "answer_length" (GRPO: each answer's mean, then the answers'), "max_tokens"
+    # (Dr. GRPO: every token over the same B · max_new_tokens, so long answers weigh as much per token as short ones)
+    loss_normalization: str = "max_tokens"
     minibatch_size: int = 32  # answers per gradient step (whole groups)
     epochs: int = 2  # passes over each rollout batch
     lr: float = 2e-4
@@ -178,6 +181,9 @@ class GRPOConfig:
                              "other answers are each answer's baseline")
         if self.advantage not in ("grpo", "dr_grpo", "rloo"):
             raise ValueError(f"GRPOConfig.advantage must be 'grpo', 'dr_grpo' or 'rloo', not {self.advantage!r}")
+        if self.loss_normalization not in ("answer_length", "max_tokens"):
+            raise ValueError("GRPOConfig.loss_normalization must be 'answer_length' or 'max_tokens', not "
+                             f"{self.loss_normalization!r}")
         if self.kl_in not in ("loss", "reward"):
             raise ValueError(f"GRPOConfig.kl_in must be 'loss' or 'reward', not {self.kl_in!r}")
         for name in ("lr", "kl_coef", "clip_range", "missing_eos_penalty", "verifier_weight", "temperature"):

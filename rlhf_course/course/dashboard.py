@@ -12,7 +12,7 @@ from IPython.display import display
 from tqdm.auto import tqdm
 
 from rlhf_course.course.session import is_headless
-from rlhf_course.phases.ppo import PPOState, diagnose
+from rlhf_course.engine.rl import RLState, diagnose
 
 # metric → (title, what a healthy run looks like)
 PANELS = {
@@ -88,7 +88,7 @@ class PPODashboard:
     def _ipython_display_(self):
         display(self.widget)
 
-    def update(self, state: PPOState) -> None:  # or a GRPOState: the same two lists
+    def update(self, state: RLState) -> None:  # PPO's or GRPO's
         record = state.history[-1]
         self.bar.update(1)
         self.bar.set_postfix(reward=f"{record['reward']:.2f}", kl=f"{record['kl']:.2f}",

@@ -13,6 +13,11 @@ Implementation details that matter for RLHF (Huang et al. 2024, "The N+ Implemen
 `reference_decode` is the sampler to read: one `model(...)` call per token with the model's own key/value
 cache, for any causal LM of `transformers`. For Llama-layout models such as the course's own, `sample` takes
 `fast_decoding` instead, which computes the same tokens from the same random numbers, only faster (tested).
+
+An answer's log-probs, the one computation every phase uses (`token_logprobs`): per token, `answer_logprobs`
+(B, T) of left-padded prompts + answers (PPO, GRPO, the KL of evaluation); summed over the answer,
+`answer_logprob_sums` (B,) of right-padded conversations whose labels mark the answer (DPO), from the logits
+`answer_logprob_sums_from_logits` (exercise 06.2).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from rlhf_course.engine import fast_decoding
 from rlhf_course.engine.sampling import draw, position_ids_from_mask
 from rlhf_course.world.tokenizer import chat_prompt
+
+IGNORE_INDEX = -100  # label of a token that carries no loss (PyTorch's cross-entropy default)
 
 
 @dataclass
@@ -202,6 +209,27 @@ def sample_answers(
     return answers
 
 
+def padded_logits(model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The model's logits (B, L, V) for padded sequences: positions count real tokens only, pad ids are replaced by
+    0 (they are masked anyway), so padding on either side changes no real token's logits."""
+    return model(
+        input_ids=input_ids.masked_fill(attention_mask == 0, 0),
+        attention_mask=attention_mask,
+        position_ids=position_ids_from_mask(attention_mask),
+    ).logits
+
+
+def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0, with_entropy: bool = False):
+    """log π(a_t) = log_softmax(logits_t / temperature)[a_t] for logits (B, T, V) already aligned with their tokens
+    (B, T): the distribution `sample` draws from. With `with_entropy`, also H_t = −Σ_v π(v) log π(v):
+    `(logprobs, entropy)`, both (B, T). Computed in float32 whatever the logits are."""
+    log_softmax = torch.log_softmax(logits.float() / temperature, dim=-1)
+    logprobs = log_softmax.gather(2, tokens[..., None]).squeeze(2)  # (B, T)
+    if not with_entropy:
+        return logprobs
+    return logprobs, -(log_softmax.exp() * log_softmax).sum(-1)
+
+
 def answer_logprobs(
     model: PreTrainedModel,
     input_ids: torch.Tensor,
@@ -213,18 +241,28 @@ def answer_logprobs(
     """Log-probs of the answer tokens `input_ids[:, prompt_len:]` under `model` at `temperature`: (B, T).
 
     log π(a_t) = log_softmax(logits_{t−1} / temperature)[a_t]: the distribution `sample` draws from, at
-    padding-aware positions. The one way the course computes log-probs of answers (PPO's rollout and update,
-    the reference model's KL, DPO, evaluation). With `with_entropy`, also the entropy of π at each answer
-    position: `(logprobs, entropy)`, both (B, T). Masking the positions that are not answer tokens is the caller's.
+    padding-aware positions. What PPO's rollout and update, GRPO's, and the reference model's KL use; DPO's sums
+    are `answer_logprob_sums`. With `with_entropy`, also the entropy of π at each answer position:
+    `(logprobs, entropy)`, both (B, T). Masking the positions that are not answer tokens is the caller's.
     """
-    logits = model(
-        input_ids=input_ids.masked_fill(attention_mask == 0, 0),
-        attention_mask=attention_mask,
-        position_ids=position_ids_from_mask(attention_mask),
-    ).logits  # (B, P + T, V)
-    logits = logits[:, prompt_len - 1 : -1].float() / temperature  # (B, T, V): position i predicts token i+1
-    log_softmax = torch.log_softmax(logits, dim=-1)
-    logprobs = log_softmax.gather(2, input_ids[:, prompt_len:, None]).squeeze(2)  # (B, T)
-    if not with_entropy:
-        return logprobs
-    return logprobs, -(log_softmax.exp() * log_softmax).sum(-1)
+    logits = padded_logits(model, input_ids, attention_mask)  # (B, P + T, V)
+    # position i predicts token i + 1
+    return token_logprobs(logits[:, prompt_len - 1 : -1], input_ids[:, prompt_len:], temperature, with_entropy)
+
+
+def answer_logprob_sums_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """log π(y | x) = Σ_t log π(y_t | x, y_<t) over the answer tokens (labels ≠ IGNORE_INDEX): (B,), from the logits
+    (B, T, V) of right-padded prompt + answer and their labels (B, T), IGNORE_INDEX on prompt and padding.
+
+    Log-probs of a sequence add up because its probability is the product of its tokens' (the chain rule); the
+    logits at position t give the token at t + 1 (Rafailov et al. 2023, eq. 7 uses these sums)."""
+    targets = labels[:, 1:]
+    logprobs = token_logprobs(logits[:, :-1], targets.clamp(min=0))  # (B, T − 1); ignored labels gather token 0
+    return (logprobs * (targets != IGNORE_INDEX)).sum(1)
+
+
+def answer_logprob_sums(model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                        labels: torch.Tensor) -> torch.Tensor:
+    """log π(y | x) of each right-padded conversation (B, T) under `model`, summed over the answer tokens its
+    `labels` mark (≠ IGNORE_INDEX): (B,). The per-token terms are `answer_logprobs`' (temperature 1)."""
+    return answer_logprob_sums_from_logits(padded_logits(model, input_ids, attention_mask), labels)

@@ -4,7 +4,8 @@ Rafailov et al. (2023) show that the KL-regularised RLHF objective has a closed-
 Bradley–Terry model can be written in terms of the policy itself: the "implicit reward" of an answer is
 β·log(π_θ(y|x) / π_ref(y|x)). Training is then a classification loss on preference pairs.
 
-Sequence log-probs are summed over answer tokens only (the prompt is the same in both answers).
+Sequence log-probs are summed over answer tokens only (the prompt is the same in both answers):
+`generation.answer_logprob_sums`.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from rlhf_course.config import DPOConfig
-from rlhf_course.engine import generation
+from rlhf_course.engine.generation import answer_logprob_sums
+from rlhf_course.engine.preference_batches import distinct_answers, ranking_batches, scored_by_length
 from rlhf_course.engine.training import check_finite, cosine_lr, make_optimizer, set_lr
-from rlhf_course.phases.reward import distinct_answers, ranking_batches, scored_by_length
-from rlhf_course.phases.sft import IGNORE_INDEX, collate, tokenize_demonstration
+from rlhf_course.phases.sft import collate, tokenize_demonstration
 
 
 def dpo_loss(
@@ -39,16 +40,6 @@ def dpo_loss(
     chosen_margin = policy_chosen_logps - reference_chosen_logps
     rejected_margin = policy_rejected_logps - reference_rejected_logps
     return -F.logsigmoid(beta * (chosen_margin - rejected_margin)).mean()
-
-
-def answer_logprobs(model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                    labels: torch.Tensor) -> torch.Tensor:
-    """Σ_t log π(y_t | x, y_<t) over answer tokens (labels ≠ IGNORE_INDEX) of right-padded sequences: (B,).
-
-    The per-token log-probs are `generation.answer_logprobs` of every token after the first; the labels say
-    which of them are the answer's."""
-    token_logprobs = generation.answer_logprobs(model, input_ids, attention_mask, prompt_len=1)  # (B, T-1)
-    return (token_logprobs * (labels[:, 1:] != IGNORE_INDEX)).sum(1)
 
 
 def train_dpo(
@@ -69,7 +60,7 @@ def train_dpo(
     device = policy.device
     reference.eval().requires_grad_(False)
     # The pairs of one ranking share a batch and each distinct answer goes through the models once (as for the
-    # reward model, `reward.train_reward_model`): K answers give K(K-1)/2 pairs.
+    # reward model, `engine/preference_batches.py`): K answers give K(K-1)/2 pairs.
     optimizer = make_optimizer(policy.parameters(), config.lr)
     total_steps, batches = ranking_batches(pairs, config.batch_size, config.epochs, seed)
     history = []
@@ -81,8 +72,8 @@ def train_dpo(
         tensors = {k: v.to(device) for k, v in collate(examples, tokenizer.pad_token_id).items()}
         set_lr(optimizer, lr := cosine_lr(step, total_steps, config.warmup_steps, config.lr))
         with torch.no_grad():
-            reference_logps = answer_logprobs(reference, **tensors)  # (distinct answers,)
-        policy_logps = answer_logprobs(policy, **tensors)
+            reference_logps = answer_logprob_sums(reference, **tensors)  # (distinct answers,)
+        policy_logps = answer_logprob_sums(policy, **tensors)
         loss = loss_fn(policy_logps[chosen], policy_logps[rejected], reference_logps[chosen],
                         reference_logps[rejected], config.beta)
         check_finite(loss, "the DPO loss", step)
@@ -113,6 +104,6 @@ def implicit_rewards(policy: PreTrainedModel, reference: PreTrainedModel, tokeni
     def score(rows: list[int]) -> list[float]:
         examples = [tokenize_demonstration(tokenizer, prompts[i], answers[i]) for i in rows]
         tensors = {k: v.to(policy.device) for k, v in collate(examples, tokenizer.pad_token_id).items()}
-        return (beta * (answer_logprobs(policy, **tensors) - answer_logprobs(reference, **tensors))).tolist()
+        return (beta * (answer_logprob_sums(policy, **tensors) - answer_logprob_sums(reference, **tensors))).tolist()
 
     return scored_by_length(prompts, answers, batch_size, score)

@@ -87,6 +87,18 @@ def evaluate(
     return score_answers(answers)
 
 
+def gold_evaluator(tokenizer: PreTrainedTokenizerBase, sampling: SamplingConfig, prompts: list[str], shown: int = 3):
+    """The `evaluate_gold` an RL loop calls every few iterations (`ppo.train_ppo`, `grpo.train_grpo`):
+    `evaluate_gold(model) -> (gold_mean, samples)`, the gold mean of `evaluate` on `prompts` and, for the
+    dashboard's table, the first `shown` answers with their gold scores (`{"answers", "gold"}`)."""
+
+    def evaluate_gold(model: PreTrainedModel) -> tuple[float, dict[str, list]]:
+        result = evaluate(model, tokenizer, sampling, prompts=prompts)
+        return result.gold_mean, {"answers": result.answers.texts[:shown], "gold": result.scores[:shown]}
+
+    return evaluate_gold
+
+
 def win_rate(scores: list[float], baseline_scores: list[float], tie_margin: float = 1e-9) -> float:
     """Share of prompts where `scores` beat `baseline_scores` (same prompts, same order); ties count half."""
     if len(scores) != len(baseline_scores) or not scores:

@@ -6,12 +6,15 @@ they sample a group of K answers, and the other answers of the group are the bas
 one scalar reward per answer as a `(prompts, K)` tensor.
 
 - `rloo_advantages`: REINFORCE leave-one-out (Kool et al. 2019; Ahmadian et al. 2024).
-- `grpo_advantages`: group-relative, (r − mean) / std (Shao et al. 2024); `normalize_std=False` is Dr. GRPO's
-  variant (Liu et al. 2025), which also drops the per-answer length normalisation (`grpo_policy_loss`).
-- `k3_kl`: the per-token KL estimate GRPO puts in the loss instead of the reward (Schulman 2020).
+- `grpo_advantages`: group-relative, (r − mean) / std (Shao et al. 2024).
+- `dr_grpo_advantages`: r − mean, without the std (Dr. GRPO, Liu et al. 2025).
+`ADVANTAGES` names them for `GRPOConfig.advantage`. How the loss averages over tokens is a setting of its own,
+`GRPOConfig.loss_normalization` (`LOSS_NORMALIZATIONS`): GRPO's mean over each answer's tokens, or Dr. GRPO's
+constant B · max_tokens.
 
-The loop `train_grpo` reads top to bottom like `ppo.train_ppo` and reuses its pieces (the sampler, the one
-log-prob function, the reward model's normalised score, the missing-EOS penalty, the NaN guard):
+The loop `train_grpo` reads top to bottom like `ppo.train_ppo` and shares its pieces (the sampler, the one
+log-prob function, the reward model's normalised score, the missing-EOS penalty; from `engine/rl.py` the k3 KL,
+the masked mean, the ratio check, the update statistics, the NaN guard and the state a dashboard draws):
 
  1. rollout: each prompt repeated K times, plain sampling at a temperature; stop at EOS
  2. log-probs of the rollout under the policy and the frozen reference
@@ -32,8 +35,16 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from rlhf_course.config import GRPOConfig
 from rlhf_course.engine.generation import Rollout, answer_logprobs, encode_prompts, sample
+from rlhf_course.engine.rl import (
+    RLState,
+    check_ratio_is_one,
+    finish_iteration,
+    k3_kl,
+    mean_over_minibatches,
+    stop_if_not_finite,
+    update_stats,
+)
 from rlhf_course.engine.training import make_optimizer, set_lr
-from rlhf_course.phases.ppo import PPOState, masked_mean, stop_if_not_finite
 from rlhf_course.phases.reward import normalize, reward_scores
 from rlhf_course.world.verifier import Verifier, check_verifiable, verifier_scores
 
@@ -78,13 +89,14 @@ def grpo_advantages(rewards: torch.Tensor, normalize_std: bool = True, eps: floa
     return centred / (rewards.std(1, keepdim=True) + eps)
 
 
-def k3_kl(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
-    """Per-token KL(π ‖ π_ref) estimate k3 = exp(log π_ref − log π) − (log π_ref − log π) − 1 (Schulman 2020).
+def dr_grpo_advantages(rewards: torch.Tensor) -> torch.Tensor:
+    """A_i = r_i − mean(r) within each group (Dr. GRPO, Liu et al. 2025): GRPO's advantage without the
+    division by the std. rewards (P, K) → (P, K)."""
+    return grpo_advantages(rewards, normalize_std=False)
 
-    Unbiased for tokens sampled from π, never negative, and lower-variance than log π − log π_ref. (B, T).
-    """
-    log_ratio = ref_logprobs - logprobs
-    return torch.exp(log_ratio) - log_ratio - 1
+
+# `GRPOConfig.advantage` names one of these: rewards (P, K) → advantages (P, K)
+ADVANTAGES = {"grpo": grpo_advantages, "dr_grpo": dr_grpo_advantages, "rloo": rloo_advantages}
 
 
 def grpo_policy_loss(
@@ -111,7 +123,7 @@ def grpo_policy_loss(
     if kl_coef:
         if ref_logprobs is None:
             raise ValueError("kl_coef > 0 needs ref_logprobs (the reference model's log-probs of the same tokens)")
-        per_token = per_token + kl_coef * k3_kl(logprobs, ref_logprobs)
+        per_token = per_token + kl_coef * k3_kl(ref_logprobs - logprobs)  # KL(π ‖ π_ref), d = log π_ref − log π
     per_token = per_token * mask
     if length_normalize:
         return (per_token.sum(1) / mask.sum(1).clamp(min=1)).mean()
@@ -127,19 +139,14 @@ def group_size_for(answers: int, prompts: int) -> int:
     return round(K)
 
 
-def group_advantages(rewards: torch.Tensor, advantage: str) -> torch.Tensor:
-    """The advantage estimator named by `GRPOConfig.advantage` ("grpo", "dr_grpo" or "rloo"): (P, K) → (P, K)."""
-    if advantage == "rloo":
-        return rloo_advantages(rewards)
-    return grpo_advantages(rewards, normalize_std=advantage == "grpo")
+# `GRPOConfig.loss_normalization` names one of these: whether `grpo_policy_loss` averages each answer's tokens
+# (GRPO: a short answer's tokens weigh more) or divides every token by the same B · max_tokens (Dr. GRPO)
+LOSS_NORMALIZATIONS = {"answer_length": True, "max_tokens": False}  # name → `length_normalize`
 
 
 # --------------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------------
-
-
-GRPOState = PPOState  # the same two lists (history, samples): the dashboard draws either
 
 
 def train_grpo(
@@ -154,13 +161,14 @@ def train_grpo(
     on_iteration=None,
     seed: int = 0,
     advantage_fn=None,
-) -> GRPOState:
+) -> RLState:
     """Optimise `policy` with group-relative advantages against `reward_model`, `verifier`, or both (their
     rewards add, the verifier's times `config.verifier_weight`). `verifier(prompt, answer) -> number`.
     `evaluate_gold(policy) -> (gold_mean, samples)` runs every `config.eval_every` iterations; `on_iteration(state)`
     after each. Bad settings, prompts the verifier cannot check, or a verifier that returns a non-number stop
     before training; a NaN/inf loss stops the run and puts the policy's weights from before back.
-    `advantage_fn(rewards (P, K)) -> (P, K)` replaces `config.advantage` (notebook 07 passes the one you wrote)."""
+    `advantage_fn(rewards (P, K)) -> (P, K)` replaces `config.advantage` (notebook 07 passes the one you wrote);
+    the loss's normalisation is `config.loss_normalization` either way."""
     config.validate()
     if reward_model is None and verifier is None:
         raise ValueError("train_grpo needs a reward: pass reward_model, verifier, or both")
@@ -181,7 +189,9 @@ def train_grpo(
     generator = torch.Generator(device=device).manual_seed(seed)
     rng = random.Random(seed)
     K = config.group_size
-    state = GRPOState()
+    advantage_fn = advantage_fn or ADVANTAGES[config.advantage]
+    length_normalize = LOSS_NORMALIZATIONS[config.loss_normalization]
+    state = RLState()
     weights_before = {k: v.detach().clone() for k, v in policy.state_dict().items()}  # put back on a NaN loss
     start = time.perf_counter()
 
@@ -221,12 +231,11 @@ def train_grpo(
                 rewards -= config.kl_coef * kl
             # 5. advantages relative to the group: (P, K) → one number per answer, (B,)
             grouped = check_group_rewards(rewards.view(-1, K))
-            advantages = (advantage_fn(grouped) if advantage_fn else group_advantages(grouped, config.advantage))
-            advantages = advantages.reshape(-1)
+            advantages = advantage_fn(grouped).reshape(-1)
 
         # 6. epochs over shuffled minibatches of whole groups
         policy.train()
-        stats = {"clip_fraction": [], "approx_kl": [], "ratio": [], "entropy": [], "loss": []}
+        stats = []  # one dict per minibatch update
         groups_per_minibatch = config.minibatch_size // K
         for epoch in range(config.epochs):
             order = torch.randperm(config.prompts_per_iteration,
@@ -238,26 +247,18 @@ def train_grpo(
                 logprobs, entropy = answer_logprobs(policy, ids, att, P, config.temperature, with_entropy=True)
                 log_ratio = (logprobs - old_logprobs[rows]) * m
                 if epoch == 0 and first == 0:
-                    # nothing has changed yet: the ratio must be 1 (rollout and training agree)
-                    assert log_ratio.abs().max().item() < 1e-4, (
-                        f"GRPO ratio is not 1 before the first update (max |log ratio| "
-                        f"{log_ratio.abs().max().item():.2e}): rollout and training log-probs disagree")
+                    check_ratio_is_one(log_ratio, "GRPO")  # nothing has changed yet: rollout and training agree
                 loss = grpo_policy_loss(
                     logprobs, old_logprobs[rows], advantages[rows], m, config.clip_range,
                     ref_logprobs=ref_logprobs[rows], kl_coef=config.kl_coef if config.kl_in == "loss" else 0.0,
-                    length_normalize=config.advantage != "dr_grpo", max_tokens=config.max_new_tokens)
+                    length_normalize=length_normalize, max_tokens=config.max_new_tokens)
                 stop_if_not_finite({"the GRPO loss": loss}, iteration, policy, weights_before, "GRPO")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
                 optimizer.step()
                 with torch.no_grad():
-                    ratio = torch.exp(log_ratio)
-                    stats["clip_fraction"].append(masked_mean(((ratio - 1).abs() > config.clip_range).float(), m))
-                    stats["approx_kl"].append(masked_mean((ratio - 1) - log_ratio, m))
-                    stats["ratio"].append(masked_mean(ratio, m))
-                    stats["entropy"].append(masked_mean(entropy, m))
-                    stats["loss"].append(loss.detach())
+                    stats.append({**update_stats(log_ratio, entropy, m, config.clip_range), "loss": loss.detach()})
         policy.eval()
 
         record = {
@@ -271,12 +272,7 @@ def train_grpo(
             "ended_fraction": rollout.ended.float().mean().item(),
             # groups whose answers all got the same reward teach nothing: their advantages are 0
             "flat_groups": (grouped.max(1).values - grouped.min(1).values < 1e-6).float().mean().item(),
-            **{k: torch.stack(v).mean().item() for k, v in stats.items()},
+            **mean_over_minibatches(stats),
         }
-        if evaluate_gold and (iteration % config.eval_every == 0 or iteration == config.iterations - 1):
-            record["gold"], samples = evaluate_gold(policy)
-            state.samples.append({"iteration": iteration + 1, **samples})
-        state.history.append(record)
-        if on_iteration:
-            on_iteration(state)
+        finish_iteration(state, record, policy, evaluate_gold, on_iteration, config.eval_every, config.iterations)
     return state

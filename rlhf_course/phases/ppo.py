@@ -23,24 +23,29 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from rlhf_course.config import PPOConfig
 from rlhf_course.engine.generation import Rollout, answer_logprobs, encode_prompts, sample
+from rlhf_course.engine.rl import (
+    RLState,
+    check_ratio_is_one,
+    finish_iteration,
+    masked_mean,
+    mean_over_minibatches,
+    stop_if_not_finite,
+    update_stats,
+)
 from rlhf_course.engine.sampling import position_ids_from_mask
-from rlhf_course.engine.training import NonFiniteLossError, check_finite, make_optimizer, set_lr
+from rlhf_course.engine.training import make_optimizer, set_lr
 from rlhf_course.phases.reward import normalize, reward_scores
 
 # --------------------------------------------------------------------------------------------------
 # The pure functions of PPO. Shapes: [batch, time] = (B, T); `mask` is 1 on answer tokens.
+# (What GRPO shares with PPO, `masked_mean` and the k3 KL among it, is in `engine/rl.py`.)
 # --------------------------------------------------------------------------------------------------
-
-
-def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return (values * mask).sum() / mask.sum().clamp(min=1)
 
 
 def masked_whiten(values: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -139,29 +144,9 @@ def check_same_tokenizer(policy_tokenizer: PreTrainedTokenizerBase, reward_token
         )
 
 
-def stop_if_not_finite(losses: dict[str, torch.Tensor], iteration: int, policy: PreTrainedModel,
-                       weights_before: dict[str, torch.Tensor], method: str = "PPO") -> None:
-    """A NaN/inf loss: put the policy's weights from before the run back and stop, saying what happened."""
-    for what, loss in losses.items():
-        try:
-            check_finite(loss, what, iteration)
-        except NonFiniteLossError as error:
-            policy.load_state_dict(weights_before)
-            raise NonFiniteLossError(f"{error} {method} stopped; the policy was restored to its weights before "
-                                     f"{method}, and no checkpoint was written (the last saved one is kept).") from None
-
-
 # --------------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class PPOState:
-    """Everything the loop changes, so a notebook can inspect it and a dashboard can draw it."""
-
-    history: list[dict] = field(default_factory=list)  # one record per iteration
-    samples: list[dict] = field(default_factory=list)  # fixed prompts' answers over time
 
 
 def train_ppo(
@@ -175,7 +160,7 @@ def train_ppo(
     evaluate_gold=None,
     on_iteration=None,
     seed: int = 0,
-) -> PPOState:
+) -> RLState:
     """Optimise `policy` against `reward_model` with PPO. `evaluate_gold(policy) -> (gold_mean, samples)` is
     called every `config.eval_every` iterations; `on_iteration(state)` after every iteration. A NaN/inf loss
     stops the run with `NonFiniteLossError` and puts the policy's weights from before PPO back."""
@@ -191,7 +176,7 @@ def train_ppo(
     value_optimizer = make_optimizer(value_model.parameters(), config.value_lr, eps=1e-5)
     generator = torch.Generator(device=device).manual_seed(seed)
     rng = random.Random(seed)
-    state = PPOState()
+    state = RLState()
     weights_before = {k: v.detach().clone() for k, v in policy.state_dict().items()}  # put back on a NaN loss
     start = time.perf_counter()
 
@@ -231,8 +216,7 @@ def train_ppo(
         # 9. PPO epochs over shuffled minibatches
         policy.train()
         value_model.train()
-        stats = {"clip_fraction": [], "approx_kl": [], "ratio": [], "entropy": [], "policy_loss": [],
-                 "value_loss": [], "value_clip_fraction": []}
+        stats = []  # one dict per minibatch update
         for epoch in range(config.epochs):
             order = torch.randperm(len(prompts), generator=torch.Generator().manual_seed(rng.randrange(2**31)))
             for first in range(0, len(prompts), config.minibatch_size):
@@ -241,15 +225,12 @@ def train_ppo(
                 logprobs, entropy = answer_logprobs(policy, ids, att, P, config.temperature, with_entropy=True)
                 log_ratio = (logprobs - old_logprobs[rows]) * m
                 if epoch == 0 and first == 0:
-                    # 10. nothing has changed yet: the ratio must be 1 and approx-KL 0.
-                    assert log_ratio.abs().max().item() < 1e-4, (
-                        f"PPO ratio is not 1 before the first update (max |log ratio| "
-                        f"{log_ratio.abs().max().item():.2e}): rollout and training log-probs disagree")
+                    check_ratio_is_one(log_ratio, "PPO")  # 10. nothing has changed yet: the ratio must be 1
                 policy_loss = ppo_policy_loss(logprobs, old_logprobs[rows], advantages[rows], m, config.clip_range)
                 values = token_values(value_model, ids, att, P)
                 value_loss = ppo_value_loss(values, old_values[rows], returns[rows], m, config.value_clip_range)
                 stop_if_not_finite({"the PPO policy loss": policy_loss, "the PPO value loss": value_loss},
-                                   iteration, policy, weights_before)
+                                   iteration, policy, weights_before, "PPO")
                 for optimizer, loss, model in ((policy_optimizer, policy_loss, policy),
                                                (value_optimizer, value_loss, value_model)):
                     optimizer.zero_grad(set_to_none=True)
@@ -257,15 +238,13 @@ def train_ppo(
                     torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
                     optimizer.step()
                 with torch.no_grad():
-                    ratio = torch.exp(log_ratio)
-                    stats["clip_fraction"].append(masked_mean(((ratio - 1).abs() > config.clip_range).float(), m))
-                    stats["approx_kl"].append(masked_mean((ratio - 1) - log_ratio, m))  # k3, never negative
-                    stats["ratio"].append(masked_mean(ratio, m))
-                    stats["entropy"].append(masked_mean(entropy, m))
-                    stats["policy_loss"].append(policy_loss.detach())
-                    stats["value_loss"].append(value_loss.detach())
-                    stats["value_clip_fraction"].append(
-                        masked_mean(((values - old_values[rows]).abs() > config.value_clip_range).float(), m))
+                    stats.append({
+                        **update_stats(log_ratio, entropy, m, config.clip_range),
+                        "policy_loss": policy_loss.detach(),
+                        "value_loss": value_loss.detach(),
+                        "value_clip_fraction": masked_mean(
+                            ((values - old_values[rows]).abs() > config.value_clip_range).float(), m),
+                    })
         policy.eval()
         value_model.eval()
 
@@ -281,58 +260,7 @@ def train_ppo(
             "ended_fraction": rollout.ended.float().mean().item(),
             "explained_variance": explained.item(),
             "sampling_mismatch": sampling_mismatch,
-            **{k: torch.stack(v).mean().item() for k, v in stats.items()},
+            **mean_over_minibatches(stats),
         }
-        if evaluate_gold and (iteration % config.eval_every == 0 or iteration == config.iterations - 1):
-            record["gold"], samples = evaluate_gold(policy)
-            state.samples.append({"iteration": iteration + 1, **samples})
-        state.history.append(record)
-        if on_iteration:
-            on_iteration(state)
+        finish_iteration(state, record, policy, evaluate_gold, on_iteration, config.eval_every, config.iterations)
     return state
-
-
-# --------------------------------------------------------------------------------------------------
-# Diagnostics: how PPO runs fail, recognised from the history
-# --------------------------------------------------------------------------------------------------
-
-
-def diagnose(history: list[dict]) -> list[str]:
-    """Plain-language warnings for the known failure modes visible in a PPO history (one record/iteration)."""
-    if len(history) < 3:
-        return []
-    warnings = []
-    first, recent = history[0], history[-3:]
-
-    def mean(key: str, records=recent) -> float:
-        return sum(r[key] for r in records) / len(records)
-
-    if mean("kl") < -0.5:
-        warnings.append(
-            f"Mean KL to the reference is negative ({mean('kl'):.2f} nats): the answers are not sampled from the "
-            "distribution the log-probs are computed for. Check the sampling settings (no top-k/top-p, the same "
-            "temperature everywhere, pad ≠ EOS).")
-    if abs(mean("ratio") - 1) > 0.1 or mean("approx_kl") > 0.1:
-        warnings.append(
-            f"The probability ratio drifts from 1 (mean {mean('ratio'):.2f}, approx-KL {mean('approx_kl'):.3f}): "
-            "updates are too large. Lower the learning rate or the number of epochs.")
-    if mean("entropy") < 0.25 * first["entropy"]:
-        warnings.append(
-            f"Entropy collapsed from {first['entropy']:.2f} to {mean('entropy'):.2f}: the policy is becoming "
-            "deterministic and will stop exploring. Raise the KL coefficient or lower the learning rate.")
-    if mean("mean_length") < 0.3 * first["mean_length"]:
-        warnings.append(
-            f"Answers are shrinking to nothing ({first['mean_length']:.0f} → {mean('mean_length'):.0f} tokens): "
-            "stopping early has become the easiest way to avoid penalties. Check the reward model's length bias.")
-    golds = [r for r in history if "gold" in r]
-    if len(golds) >= 3:
-        best = max(golds, key=lambda r: r["gold"])
-        last = golds[-1]
-        # Two evaluations in a row below the best by more than the noise of a 64-prompt gold mean (~0.02).
-        recent_gold = (golds[-1]["gold"] + golds[-2]["gold"]) / 2
-        if recent_gold < best["gold"] - 0.05 and last["reward"] > best["reward"] + 0.2:
-            warnings.append(
-                f"Reward hacking: the reward rose ({best['reward']:.2f} → {last['reward']:.2f}) while the gold score "
-                f"fell ({best['gold']:.3f} → {last['gold']:.3f}) since iteration {best['iteration']}. The policy "
-                "exploits the reward model's mistakes; a larger KL coefficient or fewer iterations would stop earlier.")
-    return warnings

@@ -27,6 +27,7 @@ from transformers.utils import logging as hf_logging
 from rlhf_course import world
 from rlhf_course.config import RewardConfig
 from rlhf_course.engine.precision import training_precision
+from rlhf_course.engine.preference_batches import distinct_answers, ranking_batches, scored_by_length
 from rlhf_course.engine.sampling import position_ids_from_mask
 from rlhf_course.engine.training import (
     backward_and_step,
@@ -34,7 +35,6 @@ from rlhf_course.engine.training import (
     cosine_lr,
     make_optimizer,
     set_lr,
-    shuffled_batches,
 )
 from rlhf_course.world.tokenizer import chat_text
 
@@ -106,45 +106,6 @@ def score_texts(
         return (normalize(raw, model) if normalized else raw).tolist()
 
     return scored_by_length(prompts, answers, batch_size, score)
-
-
-def scored_by_length(prompts: list[str], answers: list[str], batch_size: int, score_rows) -> list[float]:
-    """`score_rows(rows) -> scores` called on batches of row indices of similar length (so little of each
-    batch is padding); the scores of all (prompt, answer) pairs, in the order given."""
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) + len(answers[i]))
-    scores = [0.0] * len(prompts)
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        for i, value in zip(rows, score_rows(rows), strict=True):
-            scores[i] = value
-    return scores
-
-
-def group_by_prompt(pairs) -> list[list[int]]:
-    """Indices of `pairs` grouped by prompt (the pairs one ranking implies), in order of first appearance."""
-    groups: dict[str, list[int]] = {}
-    for i, pair in enumerate(pairs):
-        groups.setdefault(pair["prompt"], []).append(i)
-    return list(groups.values())
-
-
-def ranking_batches(pairs, batch_size: int, epochs: float, seed: int = 0):
-    """Batches of about `batch_size` pairs made of whole rankings (all pairs of a prompt together), shuffled
-    afresh each epoch: `(total_steps, iterator of lists of pairs)`."""
-    groups = group_by_prompt(pairs)
-    prompts_per_step = max(1, round(batch_size * len(groups) / max(1, len(pairs))))
-    total_steps = max(1, round(epochs * math.ceil(len(groups) / prompts_per_step)))
-    batches = shuffled_batches(len(groups), prompts_per_step, total_steps, seed)
-    return total_steps, ([pairs[i] for g in group_indices for i in groups[g]] for group_indices in batches)
-
-
-def distinct_answers(batch: list[dict]) -> tuple[list[tuple[str, str]], list[int], list[int]]:
-    """The distinct (prompt, answer) texts in a batch of pairs, and where each pair's chosen and rejected
-    answers are in that list: `(texts, chosen_index, rejected_index)`."""
-    index: dict[tuple[str, str], int] = {}
-    chosen_index = [index.setdefault((p["prompt"], p["chosen"]), len(index)) for p in batch]
-    rejected_index = [index.setdefault((p["prompt"], p["rejected"]), len(index)) for p in batch]
-    return list(index), chosen_index, rejected_index
 
 
 def train_reward_model(

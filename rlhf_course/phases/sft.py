@@ -17,6 +17,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from rlhf_course import world
 from rlhf_course.config import SFTConfig, WorldConfig
+from rlhf_course.engine.generation import IGNORE_INDEX
 from rlhf_course.engine.precision import training_precision
 from rlhf_course.engine.training import (
     backward_and_step,
@@ -27,8 +28,6 @@ from rlhf_course.engine.training import (
     shuffled_batches,
 )
 from rlhf_course.world.tokenizer import chat_prompt, chat_text
-
-IGNORE_INDEX = -100  # label of a token that carries no loss (PyTorch's cross-entropy default)
 
 
 def demonstration_dataset(world_config: WorldConfig, seed: int) -> Dataset:

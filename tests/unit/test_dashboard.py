@@ -1,7 +1,7 @@
 """The PPO dashboard: every panel drawn from a history, answers escaped, warnings shown, nothing drawn headless."""
 
 from rlhf_course.course import dashboard
-from rlhf_course.phases import ppo
+from rlhf_course.engine import rl
 
 RECORD = {"reward": 0.1, "kl": 0.2, "entropy": 1.0, "clip_fraction": 0.01, "approx_kl": 0.001, "value_loss": 1.0,
           "explained_variance": 0.1, "mean_length": 50.0, "ended_fraction": 0.9, "ratio": 1.0}
@@ -9,7 +9,7 @@ RECORD = {"reward": 0.1, "kl": 0.2, "entropy": 1.0, "clip_fraction": 0.01, "appr
 
 def _state(n=4):
     history = [dict(RECORD, iteration=i + 1, **({"gold": 0.6} if i % 2 == 0 else {})) for i in range(n)]
-    return ppo.PPOState(history=history, samples=[{"iteration": 1, "answers": ["<b>Lily</b>"], "gold": [0.5]}])
+    return rl.RLState(history=history, samples=[{"iteration": 1, "answers": ["<b>Lily</b>"], "gold": [0.5]}])
 
 
 def test_figure_has_a_panel_per_metric():

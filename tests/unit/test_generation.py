@@ -1,9 +1,13 @@
-"""The sampler: its log-probs are the model's, left padding changes nothing, EOS ends an answer."""
+"""The sampler: its log-probs are the model's, left padding changes nothing, EOS ends an answer; an answer's log-prob
+summed over the tokens its labels mark, the same per-token numbers as PPO's."""
+
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from rlhf_course.engine import fast_decoding, generation, sampling
+from rlhf_course.phases import sft
 
 
 def _prompts(tok, texts):
@@ -195,9 +199,7 @@ def test_any_causal_lm_samples_from_its_own_distribution(tok, kind):
 
 def test_the_log_probs_of_ppo_and_dpo_are_one_computation(tok, small_model):
     # PPO reads left-padded prompt + answer, DPO right-padded conversations with labels; the same tokens must
-    # get the same log-probs (both go through generation.answer_logprobs)
-    from rlhf_course.phases import dpo, sft
-
+    # get the same log-probs (both go through generation.token_logprobs)
     prompts = ["Write a sad story about Tom.", "Hi"]
     answers = ["Tom was sad. The end.", "Once upon a time, there was a cat."]
     ids, mask = _prompts(tok, prompts)
@@ -208,5 +210,40 @@ def test_the_log_probs_of_ppo_and_dpo_are_one_computation(tok, small_model):
     left = generation.answer_logprobs(small_model, torch.cat([ids, padded], 1), torch.cat([mask, answer_mask], 1),
                                       ids.shape[1])
     rows = [sft.tokenize_demonstration(tok, p, a) for p, a in zip(prompts, answers)]
-    right = dpo.answer_logprobs(small_model, **sft.collate(rows, tok.pad_token_id))
+    right = generation.answer_logprob_sums(small_model, **sft.collate(rows, tok.pad_token_id))
     torch.testing.assert_close((left * answer_mask).sum(1), right, atol=1e-4, rtol=1e-4)
+
+
+class _Bigram:
+    """A language model whose next-token distribution depends on the current token only: logits_t = W[x_t]."""
+
+    def __init__(self, vocab_size: int):
+        self.W = torch.randn(vocab_size, vocab_size, generator=torch.Generator().manual_seed(0)) * 2
+
+    def __call__(self, input_ids, attention_mask=None, position_ids=None):
+        return SimpleNamespace(logits=self.W[input_ids])
+
+
+def test_answer_logprob_sums_ignore_the_prompt(tok):
+    """The same answer after a short and a long prompt. Under a bigram model the answer's log-prob is
+    log p(y_1 | <|assistant|>) + Σ_t log p(y_t | y_{t−1}): the chat template ends every prompt with the same token,
+    so both rows must score exactly the same, and that sum is computed here token by token. Summing the prompt's
+    tokens too would make the rows differ (10 and 22 prompt tokens); a mask off by one would count the
+    <|end|> → <|assistant|> step and drop the EOS."""
+    answer = "Lily smiled. The end."
+    a = sft.tokenize_demonstration(tok, "Write a happy story.", answer)
+    b = sft.tokenize_demonstration(tok, "Write a sad story about a fox named Lily in the forest.", answer)
+    assert len(a["input_ids"]) != len(b["input_ids"]) and a["input_ids"][-12:] == b["input_ids"][-12:]
+    batch = sft.collate([a, b], tok.pad_token_id)  # a is right-padded to b's length
+    model = _Bigram(len(tok))
+    logps = generation.answer_logprob_sums(model, **batch)
+    log_p = torch.log_softmax(model.W, dim=-1)
+    ids, labels = a["input_ids"], a["labels"]
+    expected = sum(log_p[ids[j - 1], ids[j]] for j in range(1, len(ids)) if labels[j] != generation.IGNORE_INDEX)
+    torch.testing.assert_close(logps, torch.stack([expected, expected]))
+    # with every label ignored nothing is summed at all
+    only_prompt = dict(batch, labels=torch.full_like(batch["labels"], generation.IGNORE_INDEX))
+    assert torch.all(generation.answer_logprob_sums(model, **only_prompt) == 0)
+    # the same sums from the logits (exercise 06.2's function)
+    logits = model(batch["input_ids"]).logits
+    torch.testing.assert_close(generation.answer_logprob_sums_from_logits(logits, batch["labels"]), logps)

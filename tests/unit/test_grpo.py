@@ -1,5 +1,7 @@
-"""RLOO's and GRPO's advantages, the k3 KL and the clipped group loss against values worked out by hand; the loop on
-a tiny model; the verifier; every bad input an error before training."""
+"""RLOO's and GRPO's advantages and the clipped group loss against values worked out by hand; GRPO's KL penalty in the
+loss, β·k3, by value (its size under both normalisations, its direction, the mask, its gradient); the loop on a tiny
+model, which passes β to the loss only with `kl_in="loss"` and takes the loss's normalisation from its own setting;
+the verifier; every bad input an error before training. (k3 itself: test_rl.py.)"""
 
 import dataclasses
 import math
@@ -32,6 +34,13 @@ def test_grpo_normalises_within_each_group_and_dr_grpo_does_not():
                                torch.tensor([[0.5, -0.5, 0.5, -0.5], [0.0, 0.0, 0.0, 0.0]]))
 
 
+def test_the_advantage_table_names_each_variant():
+    rewards = torch.tensor([[1.0, 0.0, 1.0, 0.0], [2.0, 0.0, 1.0, 1.0]])
+    assert grpo.ADVANTAGES == {"grpo": grpo.grpo_advantages, "dr_grpo": grpo.dr_grpo_advantages,
+                               "rloo": grpo.rloo_advantages}
+    torch.testing.assert_close(grpo.dr_grpo_advantages(rewards), rewards - rewards.mean(1, keepdim=True))
+
+
 @pytest.mark.parametrize("bad, message", [
     (torch.tensor([[1.0], [2.0]]), "at least 2 answers"),
     (torch.tensor([[1.0, float("nan")]]), "finite"),
@@ -43,15 +52,6 @@ def test_bad_rewards_are_one_clear_error(bad, message):
         grpo.grpo_advantages(bad)
     with pytest.raises(ValueError, match=message):
         grpo.rloo_advantages(bad)
-
-
-def test_k3_is_zero_at_equal_policies_and_never_negative():
-    lp = torch.tensor([[-1.0, -2.0, -0.5]])
-    assert torch.all(grpo.k3_kl(lp, lp) == 0)
-    ref = torch.tensor([[-1.5, -1.0, -3.0]])
-    k3 = grpo.k3_kl(lp, ref)
-    assert torch.all(k3 >= 0)
-    torch.testing.assert_close(k3[0, 0], torch.tensor(math.exp(-0.5) + 0.5 - 1))
 
 
 def test_group_loss_at_ratio_one_and_its_two_normalisations():
@@ -70,6 +70,52 @@ def test_group_loss_at_ratio_one_and_its_two_normalisations():
         grpo.grpo_policy_loss(logprobs, logprobs, advantages, mask, 0.2, kl_coef=0.1)
 
 
+LN2 = math.log(2)
+
+
+def _batch():
+    """Two answers, T = 3; answer 0 has 2 tokens, answer 1 has 1. log π_ref − log π per token:
+    answer 0: (ln 2, −ln 2), answer 1: (−ln 2); the masked columns hold garbage (5, 3, −4) that must not count.
+    k3 = e^x − x − 1 at x = ln 2: 2 − ln 2 − 1 = 1 − ln 2 = 0.306853;
+    at x = −ln 2: ½ + ln 2 − 1 = ln 2 − ½ = 0.193147."""
+    logprobs = torch.tensor([[-1.0, -1.5, -0.7], [-2.0, -0.3, -0.9]])
+    log_ratio = torch.tensor([[LN2, -LN2, 5.0], [-LN2, 3.0, -4.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    return logprobs, logprobs + log_ratio, mask
+
+
+def test_the_kl_term_of_the_loss_by_hand():
+    """Ratio 1 and advantage 0, so the loss is β·k3 alone (β = ½).
+    GRPO: each answer's mean, then the answers' mean: answer 0 ((1 − ln 2) + (ln 2 − ½))/2 = ¼, answer 1 ln 2 − ½,
+    L = ½ · (¼ + ln 2 − ½)/2 = 0.110787. (π and π_ref swapped: answer 1 would be 1 − ln 2 and L = 0.139213.)
+    Dr. GRPO: every answer token once over B·max_tokens = 2·3: ½ · ((1 − ln 2) + 2(ln 2 − ½))/6 = ½ · ln 2/6."""
+    logprobs, ref, mask = _batch()
+    zero = torch.zeros(2)
+    loss = grpo.grpo_policy_loss(logprobs, logprobs, zero, mask, 0.2, ref_logprobs=ref, kl_coef=0.5)
+    assert loss.item() == pytest.approx(0.5 * (0.25 + LN2 - 0.5) / 2, abs=1e-6)
+    dr = grpo.grpo_policy_loss(logprobs, logprobs, zero, mask, 0.2, ref_logprobs=ref, kl_coef=0.5,
+                               length_normalize=False, max_tokens=3)
+    assert dr.item() == pytest.approx(0.5 * LN2 / 6, abs=1e-6)
+    # the two terms add: advantages (1, −2) at ratio 1 give −A per token, (−1 + 2)/2 = ½ under GRPO's averaging
+    both = grpo.grpo_policy_loss(logprobs, logprobs, torch.tensor([1.0, -2.0]), mask, 0.2, ref_logprobs=ref,
+                                 kl_coef=0.5)
+    assert both.item() == pytest.approx(0.5 + 0.5 * (0.25 + LN2 - 0.5) / 2, abs=1e-6)
+    # β = 0 leaves the clipped term alone, whatever the reference says
+    assert grpo.grpo_policy_loss(logprobs, logprobs, zero, mask, 0.2, ref_logprobs=ref).item() == 0.0
+
+
+def test_the_kl_term_pulls_each_token_toward_the_reference():
+    """∂k3/∂log π = 1 − π_ref/π = 1 − e^x: −1 where π_ref = 2π (x = ln 2), ½ where π_ref = π/2. Times β = ½ and the
+    averaging weights (1/(2 tokens · 2 answers) for answer 0, 1/(1 · 2) for answer 1):
+    (−0.125, 0.0625, 0) and (0.125, 0, 0). Gradient descent raises log π where the reference finds the token more
+    likely and lowers it where less."""
+    logprobs, ref, mask = _batch()
+    logprobs = logprobs.clone().requires_grad_(True)
+    old = logprobs.detach().clone()
+    grpo.grpo_policy_loss(logprobs, old, torch.zeros(2), mask, 0.2, ref_logprobs=ref, kl_coef=0.5).backward()
+    torch.testing.assert_close(logprobs.grad, torch.tensor([[-0.125, 0.0625, 0.0], [0.125, 0.0, 0.0]]))
+
+
 def test_group_size_from_a_budget():
     assert grpo.group_size_for(64, 16) == 4
     with pytest.raises(ValueError):
@@ -83,6 +129,8 @@ def test_group_size_from_a_budget():
 SMALL = GRPOConfig(iterations=2, prompts_per_iteration=4, group_size=2, minibatch_size=4, epochs=2,
                    max_new_tokens=12, eval_every=1)
 PROMPTS = world.prompt_set("ppo_train", 8)
+ONE_UPDATE = GRPOConfig(iterations=1, prompts_per_iteration=2, group_size=2, minibatch_size=4, epochs=1,
+                        max_new_tokens=8, kl_coef=0.3)
 
 
 @pytest.fixture()
@@ -93,7 +141,8 @@ def actors(tok, small_model, runs):
     return load(), load(), reward.init_reward_model(models.checkpoint_dir("sft", "tiny"), tok).eval()
 
 
-@pytest.mark.parametrize("changes", [{}, {"advantage": "rloo", "kl_in": "reward"}, {"advantage": "grpo"}])
+@pytest.mark.parametrize("changes", [{}, {"advantage": "rloo", "kl_in": "reward"},
+                                     {"advantage": "grpo", "loss_normalization": "answer_length"}])
 def test_a_short_run_updates_the_policy_and_keeps_the_reference(tok, actors, changes):
     policy, reference, reward_model = actors
     before = {n: p.detach().clone() for n, p in policy.named_parameters()}
@@ -108,9 +157,45 @@ def test_a_short_run_updates_the_policy_and_keeps_the_reference(tok, actors, cha
     assert all(torch.equal(p, before[n]) for n, p in reference.named_parameters()), "the reference must stay frozen"
 
 
+@pytest.mark.parametrize("kl_in, passed", [("loss", 0.3), ("reward", 0.0)])
+def test_the_loop_puts_beta_in_the_loss_only_with_kl_in_loss(tok, actors, monkeypatch, kl_in, passed):
+    policy, reference, reward_model = actors
+    calls, loss = [], grpo.grpo_policy_loss
+
+    def spy(logprobs, old_logprobs, advantages, mask, clip_range, **kwargs):
+        calls.append(dict(kwargs, old_logprobs=old_logprobs, mask=mask))
+        return loss(logprobs, old_logprobs, advantages, mask, clip_range, **kwargs)
+
+    monkeypatch.setattr(grpo, "grpo_policy_loss", spy)
+    grpo.train_grpo(policy, reference, tok, world.prompt_set("ppo_train", 4),
+                    dataclasses.replace(ONE_UPDATE, kl_in=kl_in), reward_model=reward_model)
+    [call] = calls
+    assert call["kl_coef"] == passed
+    # the reference's log-probs are the frozen copy's: before any update the policy is the reference, so they equal
+    # the policy's own (k3 = 0 at the first step)
+    torch.testing.assert_close(call["ref_logprobs"] * call["mask"], call["old_logprobs"] * call["mask"])
+
+
+@pytest.mark.parametrize("normalization, length_normalize", [("answer_length", True), ("max_tokens", False)])
+def test_the_loss_normalisation_is_its_own_setting(tok, actors, monkeypatch, normalization, length_normalize):
+    """The advantage the loop uses (here one passed in, as notebook 07 does) no longer picks the loss's averaging."""
+    policy, reference, reward_model = actors
+    calls, loss = [], grpo.grpo_policy_loss
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return loss(*args, **kwargs)
+
+    monkeypatch.setattr(grpo, "grpo_policy_loss", spy)
+    config = dataclasses.replace(ONE_UPDATE, advantage="dr_grpo", loss_normalization=normalization)
+    grpo.train_grpo(policy, reference, tok, world.prompt_set("ppo_train", 4), config, reward_model=reward_model,
+                    advantage_fn=grpo.rloo_advantages)
+    assert [call["length_normalize"] for call in calls] == [length_normalize]
+
+
 def test_bad_settings_name_the_setting():
-    for field, value in [("group_size", 1), ("advantage", "ppo"), ("kl_in", "value"), ("lr", float("nan")),
-                         ("minibatch_size", 3)]:
+    for field, value in [("group_size", 1), ("advantage", "ppo"), ("loss_normalization", "tokens"), ("kl_in", "value"),
+                         ("lr", float("nan")), ("minibatch_size", 3)]:
         with pytest.raises(ValueError, match=field):
             dataclasses.replace(GRPOConfig(), **{field: value}).validate()
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rlhf_course.config import PPOConfig, get_profile
-from rlhf_course.engine import models
+from rlhf_course.engine import models, rl
 from rlhf_course.phases import ppo, reward
 
 
@@ -71,8 +71,8 @@ def test_whitening_gives_zero_mean_unit_variance_on_the_mask():
     values = torch.tensor([[1.0, 2.0, 3.0, 100.0]])
     mask = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
     white = ppo.masked_whiten(values, mask)
-    assert ppo.masked_mean(white, mask).item() == pytest.approx(0, abs=1e-6)
-    assert ppo.masked_mean(white**2, mask).item() == pytest.approx(1, abs=1e-4)
+    assert rl.masked_mean(white, mask).item() == pytest.approx(0, abs=1e-6)
+    assert rl.masked_mean(white**2, mask).item() == pytest.approx(1, abs=1e-4)
     assert white[0, 3] == 0
 
 
@@ -139,12 +139,12 @@ def test_the_critic_learns_the_returns_of_its_batch(tok, actors, monkeypatch):
     old, mask, returns = seen["targets"]
     with torch.no_grad():
         new = token_values(value_model, *seen["inputs"]) * mask
-    error_before = ppo.masked_mean((old - returns) ** 2, mask).item()
-    error_after = ppo.masked_mean((new - returns) ** 2, mask).item()
+    error_before = rl.masked_mean((old - returns) ** 2, mask).item()
+    error_after = rl.masked_mean((new - returns) ** 2, mask).item()
     assert error_before > 1.0, "the test needs returns the untrained critic gets wrong"
     assert error_after < error_before / 4, (error_before, error_after)
     closer = ((new - returns).abs() < (old - returns).abs()).float()
-    assert ppo.masked_mean(closer, mask).item() > 0.9
+    assert rl.masked_mean(closer, mask).item() > 0.9
 
 
 def test_prompt_problems_are_errors_before_training(tok, actors):
@@ -172,28 +172,3 @@ def test_nan_loss_stops_with_the_policy_restored(tok, actors, monkeypatch):
     with pytest.raises(FloatingPointError, match="restored"):
         ppo.train_ppo(policy, reference, reward_model, value_model, tok, ["Write a story."] * 8, SMALL)
     assert all(torch.equal(p, before[n]) for n, p in policy.named_parameters())
-
-
-def _history(**changes):
-    base = {"kl": 1.0, "ratio": 1.0, "approx_kl": 0.005, "entropy": 2.0, "mean_length": 60.0, "reward": 0.0}
-    records = [dict(base, iteration=i + 1) for i in range(6)]
-    for key, values in changes.items():
-        for record, value in zip(records, values):
-            record[key] = value
-    return records
-
-
-def test_a_healthy_history_raises_no_warning():
-    assert ppo.diagnose(_history()) == []
-
-
-@pytest.mark.parametrize("changes,word", [
-    ({"kl": [0, -1, -1, -1, -1, -1]}, "negative"),
-    ({"ratio": [1, 1, 1, 1.3, 1.3, 1.3]}, "ratio"),
-    ({"entropy": [2, 1, 0.5, 0.2, 0.2, 0.2]}, "Entropy collapsed"),
-    ({"mean_length": [60, 40, 20, 5, 4, 3]}, "shrinking"),
-    ({"gold": [0.7, 0.75, 0.8, 0.78, 0.74, 0.70], "reward": [0, 0.3, 0.5, 0.9, 1.2, 1.5]}, "Reward hacking"),
-])
-def test_each_failure_mode_is_recognised(changes, word):
-    warnings = ppo.diagnose(_history(**changes))
-    assert len(warnings) == 1 and word in warnings[0]

@@ -82,17 +82,6 @@ def test_pairwise_accuracy_leaves_out_near_ties():
     assert counted == 2 and accuracy == pytest.approx(1.0)
 
 
-def test_the_pairs_of_a_ranking_are_scored_once_per_distinct_answer():
-    answers = {"p1": ["a", "b", "c", "d"], "p2": ["e", "f", "g", "h"]}
-    pairs = [{"prompt": p, "chosen": ans[i], "rejected": ans[j]}
-             for p, ans in answers.items() for i in range(4) for j in range(i + 1, 4)]
-    assert [len(g) for g in reward.group_by_prompt(pairs)] == [6, 6]
-    texts, chosen_index, rejected_index = reward.distinct_answers(pairs)
-    assert len(texts) == 8  # 12 pairs, 24 answers, 8 of them distinct
-    for pair, c, r in zip(pairs, chosen_index, rejected_index):
-        assert texts[c] == (pair["prompt"], pair["chosen"]) and texts[r] == (pair["prompt"], pair["rejected"])
-
-
 def test_probe_accuracy_compares_each_pair_in_the_right_direction(tok, reward_model):
     probes = [row for row in world.probe_pairs(6, seed=2) if row["probe"] in ("rude", "mood")]
     accuracy = reward.probe_accuracy(reward_model, tok, probes)
