@@ -8,6 +8,7 @@ import torch
 
 from rlhf_course.course.exercises.cases import generator
 from rlhf_course.course.exercises.checker import exercise
+from rlhf_course.engine import rl
 from rlhf_course.phases import ppo
 
 
@@ -125,10 +126,10 @@ exercise(
         "The mean and variance must come from the masked entries only, not from the padding too.":
             lambda x, m: (x - x.mean()) * torch.rsqrt(x.var(unbiased=False) + 1e-8) * m,
         "Masked-out entries must be 0 in the result (multiply by the mask at the end).":
-            lambda x, m: (x - ppo.masked_mean(x, m)) * torch.rsqrt(ppo.masked_mean((x - ppo.masked_mean(x, m)) ** 2,
+            lambda x, m: (x - rl.masked_mean(x, m)) * torch.rsqrt(rl.masked_mean((x - rl.masked_mean(x, m)) ** 2,
                                                                                   m) + 1e-8),
         "Divide by the standard deviation (the square root of the variance), not by the variance.":
-            lambda x, m: (x - ppo.masked_mean(x, m)) / (ppo.masked_mean((x - ppo.masked_mean(x, m)) ** 2, m) + 1e-8)
+            lambda x, m: (x - rl.masked_mean(x, m)) / (rl.masked_mean((x - rl.masked_mean(x, m)) ** 2, m) + 1e-8)
             * m,
     },
 )
@@ -150,9 +151,9 @@ exercise(
     cases=_policy_loss_cases,
     mistakes={
         "No clipping: PPO limits how far one update can move ρ, clip(ρ, 1 − ε, 1 + ε).":
-            lambda lp, old, a, m, e: ppo.masked_mean(-a * torch.exp(lp - old), m),
+            lambda lp, old, a, m, e: rl.masked_mean(-a * torch.exp(lp - old), m),
         "min instead of max: as a loss to minimise, PPO takes the pessimistic (larger) of the two terms.":
-            lambda lp, old, a, m, e: ppo.masked_mean(torch.minimum(-a * torch.exp(lp - old), -a * torch.clamp(
+            lambda lp, old, a, m, e: rl.masked_mean(torch.minimum(-a * torch.exp(lp - old), -a * torch.clamp(
                 torch.exp(lp - old), 1 - e, 1 + e)), m),
         "The mean must be over answer tokens only (the mask), not over the padding too.":
             lambda lp, old, a, m, e: torch.maximum(-a * torch.exp(lp - old),
@@ -179,12 +180,12 @@ exercise(
     cases=_value_loss_cases,
     mistakes={
         "No clipping: the value may move at most ε from its old value, V_clip = V_old + clip(V − V_old, −ε, ε).":
-            lambda v, old, r, m, e: 0.5 * ppo.masked_mean((v - r) ** 2, m),
+            lambda v, old, r, m, e: 0.5 * rl.masked_mean((v - r) ** 2, m),
         "min instead of max: the clipped value loss takes the larger of the two squared errors.":
-            lambda v, old, r, m, e: 0.5 * ppo.masked_mean(torch.minimum(
+            lambda v, old, r, m, e: 0.5 * rl.masked_mean(torch.minimum(
                 (v - r) ** 2, (old + torch.clamp(v - old, -e, e) - r) ** 2), m),
         "The factor ½ is missing.":
-            lambda v, old, r, m, e: ppo.masked_mean(torch.maximum(
+            lambda v, old, r, m, e: rl.masked_mean(torch.maximum(
                 (v - r) ** 2, (old + torch.clamp(v - old, -e, e) - r) ** 2), m),
     },
 )

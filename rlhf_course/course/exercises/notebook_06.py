@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from rlhf_course.course.exercises.cases import IGNORE, generator, logits_and_labels_cases
 from rlhf_course.course.exercises.checker import exercise
+from rlhf_course.engine import generation
 from rlhf_course.phases import dpo
 
 
@@ -37,19 +38,11 @@ exercise(
 )
 
 
-def summed_answer_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Σ_t log π(y_t | x, y_<t) over answer tokens (labels ≠ IGNORE_INDEX): (B,), from logits (B, T, V) of
-    right-padded prompt + answer (how `dpo.answer_logprobs` sums what `generation.answer_logprobs` gives)."""
-    targets = labels[:, 1:]
-    token_logprobs = torch.log_softmax(logits[:, :-1].float(), -1).gather(2, targets.clamp(min=0)[..., None]).squeeze(2)
-    return (token_logprobs * (targets != IGNORE)).sum(1)
-
-
 exercise(
     id="06.2", notebook="06_dpo", title="an answer's log-probability",
     task="return, for each row, the sum over answer tokens of log softmax(logits[:, :-1])[label of the next "
          "token]: targets = labels[:, 1:]; positions whose label is IGNORE_INDEX (prompt, padding) add nothing",
-    reference=summed_answer_logprobs,
+    reference=generation.answer_logprob_sums_from_logits,  # what DPO trains with
     cases=logits_and_labels_cases,
     mistakes={
         "Summed over the prompt and the padding too: only tokens with a label count.":
@@ -60,6 +53,6 @@ exercise(
                              * (lab != IGNORE)).sum(1),
         "Averaged instead of summed: the probability of a whole answer is the product of its tokens' "
         "probabilities, so log-probs add up.":
-            lambda lo, lab: summed_answer_logprobs(lo, lab) / (lab[:, 1:] != IGNORE).sum(1),
+            lambda lo, lab: generation.answer_logprob_sums_from_logits(lo, lab) / (lab[:, 1:] != IGNORE).sum(1),
     },
 )
