@@ -18,6 +18,7 @@ import ipywidgets as widgets
 from rlhf_course.feedback.class_numbers import ClassSummary, class_summary, notebook03_pairs
 from rlhf_course.feedback.classroom import ClassroomError, class_folder
 
+
 def _share(value: float) -> str:
     return "—" if math.isnan(value) else f"{value:.2f}"
 

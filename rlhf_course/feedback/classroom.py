@@ -99,7 +99,6 @@ def check_student_file(path: Path) -> None:
                              "to move it out of the class folder, then try again")
 
 
-
 # --------------------------------------------------------------------------------------------------
 # The assignment: who ranks which items
 # --------------------------------------------------------------------------------------------------
@@ -138,7 +137,6 @@ def _one_file_message(first_given: str, first: str, given: str, name: str) -> st
         return f"students {first_given!r} and {given!r} are one name to the store ({name!r}): list each student once"
     return (f"students {first!r} and {name!r} differ only in case: on many shared drives they would be one file; "
             "tell them apart another way")
-
 
 
 def make_assignment(items: list[dict], students: Sequence[str], rankings_each: int = 25, everyone_ranks: int = 5,

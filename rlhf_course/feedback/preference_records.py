@@ -148,5 +148,3 @@ def effective_records(records: list[dict]) -> list[dict]:
     its id wherever it is among `records`, before or after the undo (the store and the loaders agree)."""
     undone = {record["undo"] for record in records if "undo" in record}
     return [record for record in records if "undo" not in record and record["id"] not in undone]
-
-
