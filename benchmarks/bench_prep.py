@@ -43,7 +43,7 @@ def prepare(profile, workdir: Path) -> dict[str, float]:
     from datasets import Dataset
 
     from rlhf_course import world
-    from rlhf_course.feedback import annotators, preference_store
+    from rlhf_course.feedback import annotators, preference_loading
     from rlhf_course.phases import pretrain, sft
     from rlhf_course.world import tokenizer
 
@@ -80,7 +80,7 @@ def prepare(profile, workdir: Path) -> dict[str, float]:
     _, seconds["03 rank contrast pairs"] = common.timed(lambda: annotators.simulate_rankings(
         writer, contrast, annotators.simulated_store(writer, folder)))
     (pairs, problems), seconds["03 load preferences"] = common.timed(
-        lambda: preference_store.load_preferences([folder]))
+        lambda: preference_loading.load_preferences([folder]))
     assert not problems and len(pairs) > 0
     return seconds
 

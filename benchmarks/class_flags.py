@@ -1,9 +1,10 @@
 """Where the instructor's view draws its lines (#19): who gets flagged, and how high α runs, over many classes.
 
 No training: simulated classes rank notebook 03's candidate items (`artifacts.load_candidates`) into temporary
-class folders (`classroom.simulated_class`, one write per student) and `classroom.class_summary` reads them.
+class folders (`simulated_students.simulated_class`, one write per student) and `class_numbers.class_summary`
+reads them.
 
-1. Flagging (`classroom.FLAG_BELOW_MEDIAN`, `MIN_PAIRS_TO_FLAG`): 10 classes of 30 × 25 (class seeds 0-9), each
+1. Flagging (`class_numbers.FLAG_BELOW_MEDIAN`, `MIN_PAIRS_TO_FLAG`): 10 classes of 30 × 25 (class seeds 0-9), each
    with 26 careful students (noisy gold annotators, T 0.03-0.12), one careless (T = 2) and three biased: how far
    below the class median each kind of student's agreement with the class falls, and who is flagged.
 2. The same with few rankings: 20 classes of 8 careful students × 10 rankings (60 pairs each): how many careful
@@ -25,7 +26,7 @@ import common  # standard library only
 
 def simulated_summary(items, students, rankings_each: int, everyone_ranks: int, seed: int):
     """The class's numbers after `students` ranked their shares (no minimum for flags: gaps are read off)."""
-    from rlhf_course.feedback import annotators, classroom
+    from rlhf_course.feedback import annotators, class_numbers, classroom
 
     folder = tempfile.mkdtemp(prefix="class-flags-")
     assignment = classroom.make_assignment(items, [s.name for s in students], rankings_each, everyone_ranks,
@@ -35,7 +36,7 @@ def simulated_summary(items, students, rankings_each: int, everyone_ranks: int, 
         annotators.simulated_store(student, folder).submit_many(
             (item["prompt"], item["answers"], student.rank(item["prompt"], item["answers"]), item["checkpoint"])
             for item in classroom.student_items(folder, student.name))
-    return classroom.class_summary(folder, simulated_pairs=5600)
+    return class_numbers.class_summary(folder, simulated_pairs=5600)
 
 
 def main() -> None:
@@ -47,7 +48,7 @@ def main() -> None:
     from class_reward import kind_of
 
     from rlhf_course.course import artifacts
-    from rlhf_course.feedback import classroom
+    from rlhf_course.feedback import class_numbers, simulated_students
 
     items = artifacts.load_candidates(args.profile)
     text = []
@@ -55,7 +56,7 @@ def main() -> None:
     # 1. 30 × 25
     rows, gaps = [], {}
     for seed in range(10):
-        students = classroom.simulated_class(30, seed=seed, n_careless=1)
+        students = simulated_students.simulated_class(30, seed=seed, n_careless=1)
         summary = simulated_summary(items, students, 25, 5, seed)
         for student in students:
             gaps.setdefault(kind_of(student), []).append(summary.class_median - summary.student(student.name).vs_class)
@@ -77,21 +78,21 @@ def main() -> None:
     # 2. 8 × 10: few pairs
     over, careful_students, fewest = 0, 0, []
     for seed in range(20):
-        students = classroom.simulated_class(8, seed=seed, n_biased=0)
+        students = simulated_students.simulated_class(8, seed=seed, n_biased=0)
         summary = simulated_summary(items, students, 10, 2, seed)
         for row in summary.students:
             careful_students += 1
-            over += summary.class_median - row.vs_class > classroom.FLAG_BELOW_MEDIAN
+            over += summary.class_median - row.vs_class > class_numbers.FLAG_BELOW_MEDIAN
         fewest.append(min(r.vs_class_pairs for r in summary.students))
     text += ["## 2. Few rankings: 20 classes of 8 careful students × 10 rankings", "",
-             f"{over} of {careful_students} careful students fell more than {classroom.FLAG_BELOW_MEDIAN} below the "
-             f"class median on {min(fewest)}-{max(fewest)} pairs each (the view flags no one under "
-             f"{classroom.MIN_PAIRS_TO_FLAG} pairs).", ""]
+             f"{over} of {careful_students} careful students fell more than {class_numbers.FLAG_BELOW_MEDIAN} below "
+             f"the class median on {min(fewest)}-{max(fewest)} pairs each (the view flags no one under "
+             f"{class_numbers.MIN_PAIRS_TO_FLAG} pairs).", ""]
 
     # 3. notebook 03's demonstration class
     alphas = []
     for seed in range(20):
-        students = classroom.simulated_class(8, seed=seed, n_biased=0)
+        students = simulated_students.simulated_class(8, seed=seed, n_biased=0)
         alphas.append(simulated_summary(items, students, 15, 3, seed).alpha)
     text += ["## 3. α of notebook 03's demonstration class (8 careful students × 15 rankings), class seeds 0-19", "",
              f"min {min(alphas):.3f}, median {statistics.median(alphas):.3f}, max {max(alphas):.3f}; seed 0 (the "

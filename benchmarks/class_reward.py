@@ -1,17 +1,17 @@
 """A class ranks together (#19): what 30 students' rankings are worth, and how the instructor's taste gets in.
 
-1. **A class ranks at once.** 30 simulated students (`classroom.simulated_class`: noisy gold annotators, each
+1. **A class ranks at once.** 30 simulated students (`simulated_students.simulated_class`: noisy gold annotators, each
    with their own temperature in 0.03-0.12, one careless student at T = 2, three with a bias) rank 25 of notebook
    03's candidate items each (4 SFT answers) as the widget's Submit does (one append + fsync per ranking, 0.1 s
    apart), in 30 processes started together, into one class folder, while the instructor's view
-   (`classroom.class_summary`) refreshes in a loop. Counted: rankings submitted and found, ids found twice,
+   (`class_numbers.class_summary`) refreshes in a loop. Counted: rankings submitted and found, ids found twice,
    refresh times during and after.
 2. **The instructor's numbers**: Krippendorff's α, each kind of student's agreement with the class and with the
    gold judge, who is flagged.
 3. **The class's reward model against the simulated annotator's.** One reward model on the class's rankings
    alone; one on the rankings of notebook 03's simulated gold annotator (T = 0.05) of the same items as many
    times (one such annotator per student, each with its own seed, ranks that student's share). Both through the
-   class folder's files (`preference_store.load_preferences`) and notebook 03's trainer and settings
+   class folder's files (`preference_loading.load_preferences`) and notebook 03's trainer and settings
    (`reward.train_reward_model`, `profile.reward`), no contrast pairs, at training seeds `--seeds`. Held-out
    accuracy on notebook 03's held-out SFT answers (`artifacts`). Where the class disagreed with gold: each pair
    the gold judge orders (gold gap >= 0.05) is put under the gold component that differs most between its answers.
@@ -56,19 +56,19 @@ NS = [1, 2, 4, 8, 16]
 
 def student_process(folder: Path, ready: Path, number: int, n_students: int, seed: int) -> None:
     """One student (a process of its own): make the student, say so, wait for the start, rank the whole share."""
-    from rlhf_course.feedback import classroom
+    from rlhf_course.feedback import simulated_students
 
-    student = classroom.simulated_class(n_students, seed=seed, n_careless=1)[number]
+    student = simulated_students.simulated_class(n_students, seed=seed, n_careless=1)[number]
     (ready / f"ready-{number}").touch()
     while not (ready / "go").exists():
         time.sleep(0.005)
-    print(json.dumps([record["id"] for record in classroom.rank_like_a_student(student, folder, pause_s=0.1)]))
+    print(json.dumps([record["id"] for record in simulated_students.rank_like_a_student(student, folder, pause_s=0.1)]))
 
 
 def rank_at_once(folder: Path, n_students: int, seed: int, simulated_pairs: int) -> dict:
     """Start every student in a process of their own, refresh the instructor's numbers until all are done."""
-    from rlhf_course.feedback import classroom
-    from rlhf_course.feedback.preference_store import read_preference_file
+    from rlhf_course.feedback import class_numbers
+    from rlhf_course.feedback.preference_loading import read_preference_file
 
     ready = Path(tempfile.mkdtemp(prefix="class-ready-"))
     processes = [subprocess.Popen([sys.executable, __file__, "--student", str(folder), str(ready), str(number),
@@ -82,7 +82,7 @@ def rank_at_once(folder: Path, n_students: int, seed: int, simulated_pairs: int)
     counts, seconds, cpu_seconds, problems_seen, monotonic = [], [], [], 0, True
     while any(process.poll() is None for process in processes):
         cpu = time.process_time()  # this process only refreshes: its CPU time is the refresh's own work
-        summary = classroom.class_summary(folder, simulated_pairs=simulated_pairs)
+        summary = class_numbers.class_summary(folder, simulated_pairs=simulated_pairs)
         cpu_seconds.append(time.process_time() - cpu)
         monotonic &= not counts or summary.rankings >= counts[-1]
         counts.append(summary.rankings)
@@ -96,7 +96,7 @@ def rank_at_once(folder: Path, n_students: int, seed: int, simulated_pairs: int)
             raise SystemExit(f"a student process failed:\n{err[-2000:]}")
         submitted += json.loads(out)
     on_disk = [r["id"] for path in folder.glob("*.jsonl") for r in read_preference_file(path)[0]]
-    final = classroom.class_summary(folder, simulated_pairs=simulated_pairs)
+    final = class_numbers.class_summary(folder, simulated_pairs=simulated_pairs)
     return {"processes": n_students, "submitted": len(submitted), "found": final.rankings,
             "ids_on_disk": len(on_disk), "ids_found_twice": len(on_disk) - len(set(on_disk)),
             "ids_missing": len(set(submitted) - set(on_disk)), "repeats": sum(r.repeats for r in final.students),
@@ -108,10 +108,11 @@ def rank_at_once(folder: Path, n_students: int, seed: int, simulated_pairs: int)
 
 def refresh_times(folder: Path, simulated_pairs: int, repetitions: int = 5) -> dict:
     """Seconds of `class_summary` and of the view's Refresh on the finished folder (medians)."""
-    from rlhf_course.feedback import classroom
+    from rlhf_course.feedback import class_numbers, class_view
 
-    summaries = [classroom.class_summary(folder, simulated_pairs=simulated_pairs).seconds for _ in range(repetitions)]
-    view = classroom.ClassView(folder, simulated_pairs=simulated_pairs)
+    summaries = [class_numbers.class_summary(folder, simulated_pairs=simulated_pairs).seconds
+                 for _ in range(repetitions)]
+    view = class_view.ClassView(folder, simulated_pairs=simulated_pairs)
     clicks = []
     for _ in range(repetitions):
         start = time.perf_counter()
@@ -127,7 +128,7 @@ def refresh_times(folder: Path, simulated_pairs: int, repetitions: int = 5) -> d
 
 
 def kind_of(student) -> str:
-    from rlhf_course.feedback import annotators, classroom
+    from rlhf_course.feedback import annotators, simulated_students
 
     if isinstance(student, annotators.MoodBiasedAnnotator):
         return f"{student.mood}-biased (+{student.bias})"
@@ -135,7 +136,7 @@ def kind_of(student) -> str:
         return f"length-biased (+{student.bias})"
     if isinstance(student, annotators.PositionBiasedAnnotator):
         return f"position-biased (+{student.bias})"
-    if student.temperature == classroom.CARELESS_TEMPERATURE:
+    if student.temperature == simulated_students.CARELESS_TEMPERATURE:
         return f"careless (T = {student.temperature:g})"
     return "noisy gold (T 0.03-0.12)"
 
@@ -150,8 +151,9 @@ def by_kind(summary, students) -> list[list]:
 
 def noisy_gold_alpha(folder: Path, students) -> float:
     """α over the noisy gold students only (what notebook 03's headless check asserts on)."""
-    from rlhf_course.feedback import classroom
-    from rlhf_course.feedback.preference_store import effective_records, item_key, read_preference_file
+    from rlhf_course.feedback import rankings
+    from rlhf_course.feedback.preference_loading import read_preference_file
+    from rlhf_course.feedback.preference_records import effective_records, item_key
     from rlhf_course.feedback.rankings import preference_labels
 
     noisy = {s.name for s in students if kind_of(s).startswith("noisy")}
@@ -162,7 +164,7 @@ def noisy_gold_alpha(folder: Path, students) -> float:
                 by_item.setdefault(item_key(record["prompt"], record["answers"]), []).append(
                     preference_labels(record["ranking"], len(record["answers"])))
     units = [list(votes) for rankings in by_item.values() if len(rankings) >= 2 for votes in zip(*rankings)]
-    return classroom.krippendorff_alpha(units)
+    return rankings.krippendorff_alpha(units)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -183,7 +185,7 @@ def gold_rankings_of_the_same_shares(folder: Path, class_folder: Path, students,
 
 
 def pairs_in(folder: Path) -> list[dict]:
-    from rlhf_course.feedback.preference_store import load_preferences
+    from rlhf_course.feedback.preference_loading import load_preferences
 
     dataset, problems = load_preferences(folder)
     if problems:
@@ -228,7 +230,8 @@ def errors_by_gold_part(folders: dict[str, Path], min_gold_gap: float = 0.05) ->
     """Per gold part: pairs the gold judge orders (gap >= min_gold_gap) in each folder's rankings, and the share
     of them each folder's annotators ordered the other way round."""
     from rlhf_course import world
-    from rlhf_course.feedback.preference_store import effective_records, read_preference_file
+    from rlhf_course.feedback.preference_loading import read_preference_file
+    from rlhf_course.feedback.preference_records import effective_records
     from rlhf_course.feedback.rankings import answer_places
 
     tally: dict[str, dict[str, list[int]]] = {}  # part → folder → [pairs, wrong]
@@ -321,19 +324,19 @@ def main() -> None:
 
     from rlhf_course.config import get_profile
     from rlhf_course.course import artifacts
-    from rlhf_course.feedback import annotators, classroom
+    from rlhf_course.feedback import annotators, class_numbers, classroom, simulated_students
 
     torch.set_num_threads(args.threads)
     profile = get_profile(args.profile)
     log = print
     candidates = artifacts.load_candidates(profile.name)
     heldout = artifacts.load_heldout_answers(profile.name)
-    simulated_pairs = classroom.notebook03_pairs(profile)
+    simulated_pairs = class_numbers.notebook03_pairs(profile)
     work = Path(tempfile.mkdtemp(prefix="class-reward-"))
     class_dir, gold_dir, taste_dir = work / "class", work / "gold", work / "taste"
 
     # 1. the class ranks, all at once
-    students = classroom.simulated_class(args.students, seed=profile.seed, n_careless=1)
+    students = simulated_students.simulated_class(args.students, seed=profile.seed, n_careless=1)
     assignment = classroom.make_assignment(candidates, [s.name for s in students], args.rankings,
                                            everyone_ranks=args.everyone_ranks, seed=profile.seed)
     classroom.write_assignment(class_dir, assignment)
@@ -345,7 +348,7 @@ def main() -> None:
     log(json.dumps(refresh))
 
     # 2. the instructor's numbers
-    summary = classroom.class_summary(class_dir, simulated_pairs=simulated_pairs)
+    summary = class_numbers.class_summary(class_dir, simulated_pairs=simulated_pairs)
     kinds = by_kind(summary, students)
     alpha_noisy = noisy_gold_alpha(class_dir, students)
 
@@ -387,7 +390,8 @@ def main() -> None:
         "## 1. 30 students rank at once",
         "",
         f"{concurrency['processes']} processes, each a simulated student ranking their share through "
-        "`classroom.rank_like_a_student` (what the class widget's Submit does: one append + fsync per ranking), "
+        "`simulated_students.rank_like_a_student` (what the class widget's Submit does: one append + fsync per "
+        "ranking), "
         "started together; the instructor's `class_summary` refreshed in a loop meanwhile.",
         "",
         common.table(["quantity", "value"], [
@@ -415,7 +419,7 @@ def main() -> None:
         f"by >= 2 students, {args.everyone_ranks} by all. Krippendorff's α (nominal, answer-pair preferences) = "
         f"**{summary.alpha:.3f}** over {summary.alpha_units} units; over the noisy gold students alone "
         f"{alpha_noisy:.3f}. Class median agreement with the others' majority {summary.class_median:.3f}; flagged "
-        f"(> {classroom.FLAG_BELOW_MEDIAN} below it): {flagged}.",
+        f"(> {class_numbers.FLAG_BELOW_MEDIAN} below it): {flagged}.",
         "",
         common.table(["kind of student", "students", "agrees with class (mean)", "agrees with gold (mean)", "flagged"],
                      kinds),
@@ -467,7 +471,7 @@ def main() -> None:
         header = common.machine_header("A class ranks together: the class's reward model and the instructor's taste", {
             "profile": f"{profile.name} (seed {profile.seed}), torch threads {args.threads}",
             "students": f"{args.students} × {args.rankings} rankings of {profile.reward.answers_per_prompt} answers "
-                        f"(classroom.simulated_class: 1 careless, 3 biased)",
+                        f"(simulated_students.simulated_class: 1 careless, 3 biased)",
         })
         path = common.write_result(output, header + "\n" + report + "\n")
         print(f"wrote {path}")

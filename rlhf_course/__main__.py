@@ -35,7 +35,7 @@ def add_prefs_commands(prefs: argparse.ArgumentParser) -> None:
 
 
 def command_prefs_check(args) -> int:
-    from rlhf_course.feedback.preference_store import check_preference_files
+    from rlhf_course.feedback.preference_loading import check_preference_files
 
     if hasattr(sys.stdout, "reconfigure"):  # a console that cannot show a name's letters shows \u escapes instead
         sys.stdout.reconfigure(errors="backslashreplace")

@@ -18,13 +18,9 @@ import math
 import random
 from pathlib import Path
 
-from rlhf_course.feedback.preference_store import (
-    PreferenceStore,
-    item_key,
-    set_aside_if_stale,
-    validate_annotator_name,
-    validate_item,
-)
+from rlhf_course.feedback.annotator_names import validate_annotator_name
+from rlhf_course.feedback.preference_records import item_key, validate_item
+from rlhf_course.feedback.preference_store import PreferenceStore, set_aside_if_stale
 from rlhf_course.feedback.rankings import Ranking
 from rlhf_course.world import MOOD_WORDS, gold_score, moods_shown
 

@@ -13,6 +13,8 @@ ranking of K answers implies K(K-1)/2 pairs, a tie none.
 - `ranking_to_pairs`, `preference_labels`: a ranking as pairs, or as one label +1/0/−1 per pair of answers.
 - `pairwise_agreement`, `cohens_kappa`: how often two annotators order a pair the same way, and Cohen's κ,
   the same corrected for the agreement chance alone would give.
+- `krippendorff_alpha`: agreement of any number of raters, each rating only some units, corrected for chance
+  (a class: `class_numbers`); `majority_label` and `label_agreement`, a student against the rest of the class.
 
 Pure functions: no files, no randomness. Where rankings are kept: `preference_store`; the simulated
 annotators that make most of them: `annotators`.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Iterable, Sequence
 
 Ranking = list[list[int]]  # groups of answer indices, best → worst; a group holds tied answers
 
@@ -168,3 +171,73 @@ def cohens_kappa(labels_a: list[int], labels_b: list[int]) -> float:
     if p_chance == 1.0:  # both always give the same single label: they agree, and chance predicts it
         return 1.0
     return (p_observed - p_chance) / (1.0 - p_chance)
+
+
+def _ordinal_distance(n_by_value: dict, c, k) -> float:
+    """Krippendorff's ordinal δ²(c, k) = (Σ_{g from c to k} n_g − (n_c + n_k) / 2)², g over the values used."""
+    low, high = min(c, k), max(c, k)
+    between = sum(n for value, n in n_by_value.items() if low <= value <= high)
+    return (between - (n_by_value[c] + n_by_value[k]) / 2) ** 2
+
+
+def krippendorff_alpha(units: Iterable[Sequence], level: str = "nominal") -> float:
+    """Krippendorff's α: agreement of any number of raters, corrected for chance, with missing ratings.
+
+    `units`: for each unit (a thing rated), the values of the raters who rated it (missing ones left out).
+    Units with fewer than two values are not pairable and are left out. With the coincidences
+    o_ck = Σ_u (ordered pairs of values (c, k) in unit u from different raters) / (m_u − 1),
+    n_c = Σ_k o_ck and n = Σ_c n_c:
+
+        α = 1 − D_o / D_e,   D_o = (1/n) Σ_c Σ_k o_ck δ²(c, k),   D_e = 1/(n(n − 1)) Σ_c Σ_k n_c n_k δ²(c, k)
+
+    δ²: nominal 1 if c ≠ k else 0; interval (c − k)²; ordinal (Σ_{g from c to k} n_g − (n_c + n_k)/2)².
+    α = 1 perfect agreement, 0 what chance gives, < 0 systematic disagreement. NaN when no unit is pairable
+    or only one value occurs (nothing to disagree about). Krippendorff (2011), "Computing Krippendorff's
+    Alpha-Reliability", Annenberg School for Communication, Departmental Papers 43; its worked example (4
+    raters, 12 units, missing values) gives nominal 0.743, ordinal 0.815, interval 0.849 (tested).
+    """
+    if level not in ("nominal", "ordinal", "interval"):
+        raise ValueError(f"level must be 'nominal', 'ordinal' or 'interval', not {level!r}")
+    coincidences: dict[tuple, float] = {}
+    for values in units:
+        values = list(values)
+        if len(values) < 2:
+            continue
+        counts: dict = {}
+        for value in values:
+            counts[value] = counts.get(value, 0) + 1
+        for c, n_c in counts.items():
+            for k, n_k in counts.items():
+                pairs = n_c * (n_k - (c == k))  # ordered pairs from two different raters
+                if pairs:
+                    coincidences[c, k] = coincidences.get((c, k), 0.0) + pairs / (len(values) - 1)
+    n_by_value: dict = {}
+    for (c, _k), o in coincidences.items():
+        n_by_value[c] = n_by_value.get(c, 0.0) + o
+    n = sum(n_by_value.values())
+    if len(n_by_value) < 2:
+        return math.nan
+
+    def delta(c, k) -> float:
+        if level == "nominal":
+            return float(c != k)
+        if level == "interval":
+            return float(c - k) ** 2
+        return _ordinal_distance(n_by_value, c, k)
+
+    observed = sum(o * delta(c, k) for (c, k), o in coincidences.items()) / n
+    expected = sum(n_by_value[c] * n_by_value[k] * delta(c, k) for c in n_by_value for k in n_by_value) / (n * (n - 1))
+    return 1.0 - observed / expected
+
+
+def majority_label(labels: Iterable[int]) -> int:
+    """The majority of +1/0/−1 labels: the sign of their sum (0 when the votes cancel)."""
+    total = sum(labels)
+    return (total > 0) - (total < 0)
+
+
+def label_agreement(pairs: Iterable[tuple[int, int]]) -> tuple[float, int]:
+    """Share of (label, reference) pairs that agree, over those where neither is 0 (a tie or too close);
+    `(share, pairs counted)`, NaN when none counts."""
+    counted = [a == b for a, b in pairs if a and b]
+    return (sum(counted) / len(counted) if counted else math.nan), len(counted)

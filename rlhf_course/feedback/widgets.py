@@ -26,13 +26,9 @@ from typing import Callable
 
 import ipywidgets as widgets
 
-from rlhf_course.feedback.preference_store import (
-    PreferenceStore,
-    PreferenceStoreError,
-    item_key,
-    validate_annotator_name,
-    validate_item,
-)
+from rlhf_course.feedback.annotator_names import validate_annotator_name
+from rlhf_course.feedback.preference_records import check_checkpoint, item_key, validate_item
+from rlhf_course.feedback.preference_store import PreferenceStore, PreferenceStoreError
 from rlhf_course.feedback.rankings import answer_letter, answer_places, ranking_from_places
 
 
@@ -55,12 +51,9 @@ def _checked_items(items: list[dict]) -> list[dict]:
         if not isinstance(item, dict):
             raise ValueError(f"item {number}: an item is a dict {{'prompt', 'answers', 'checkpoint'}}, "
                              f"not {type(item).__name__}")
-        checkpoint = item.get("checkpoint", "")
         try:
             validate_item(item.get("prompt"), item.get("answers"))
-            if not isinstance(checkpoint, str):
-                raise ValueError(f"'checkpoint' must be a string naming the checkpoint that wrote the answers, "
-                                 f"not {checkpoint!r:.60}")
+            checkpoint = check_checkpoint(item.get("checkpoint", ""))
         except ValueError as error:
             raise ValueError(f"item {number}: {error}") from None
         checked.append(dict(item, checkpoint=checkpoint))

@@ -25,7 +25,7 @@ from test_ranking_widget_browser import (
     stop,
 )
 
-from rlhf_course.feedback import classroom
+from rlhf_course.feedback import class_numbers, classroom
 
 SCREENSHOT = REPO_ROOT / "runs" / "browser" / "instructor_view.png"
 ITEMS = [
@@ -36,8 +36,8 @@ ITEMS = [
     {"prompt": "Write a funny story about Mia the duck at the lake.",
      "answers": ["Mia the duck giggled at the lake. The end.", "Mia. Mia. Mia."], "checkpoint": "browser-test"},
 ]
-STUDENT_CELL = "from rlhf_course import classroom\nclassroom.student_widget()\n"
-INSTRUCTOR_CELL = "from rlhf_course import classroom\nclassroom.ClassView()\n"
+STUDENT_CELL = "from rlhf_course.feedback import classroom\nclassroom.student_widget()\n"
+INSTRUCTOR_CELL = "from rlhf_course.feedback import class_view\nclass_view.ClassView()\n"
 
 
 # RACE: a tab in the background is not laid out (its cells never become "visible") and its timers are slowed,
@@ -161,7 +161,7 @@ def test_two_students_rank_into_one_class_folder_and_the_instructor_sees_them(tm
     assert [r["ranking"] for r in files["ana"]] == [[[0], [1]], [[0], [1]]]
     assert [r["ranking"] for r in files["ben"]] == [[[1], [0]]] and files["ben"][0]["prompt"] == ITEMS[0]["prompt"]
     assert not (class_dir / "zed.jsonl").exists()
-    summary = classroom.class_summary(class_dir, simulated_pairs=5600)  # the same numbers without a browser
+    summary = class_numbers.class_summary(class_dir, simulated_pairs=5600)  # the same numbers without a browser
     assert (summary.rankings, summary.pairs, summary.student("ana").vs_class) == (3, 3, 0.0)
     step(f"JSONL checked; screenshot: {SCREENSHOT}")
     print(f"browser test wall time: {time.monotonic() - started:.1f} s")

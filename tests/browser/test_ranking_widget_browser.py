@@ -60,7 +60,8 @@ def course_widget_cell() -> str:
 def widget_cell(items: list[dict], store_folder: Path) -> str:
     """The items notebook 03 would have sampled (fixed here), then notebook 03's own widget cell."""
     setup = (
-        "from rlhf_course import course, preference_store, widgets\n"
+        "from rlhf_course import course\n"
+        "from rlhf_course.feedback import preference_store, widgets\n"
         f"items = {items!r}\n"
     )
     return setup + "\n" + course_widget_cell() + "\n"

@@ -25,7 +25,8 @@ from rlhf_course.feedback.annotators import (
     simulate_rankings,
     simulated_store,
 )
-from rlhf_course.feedback.preference_store import PreferenceStore, load_preferences, set_aside_if_stale
+from rlhf_course.feedback.preference_loading import load_preferences
+from rlhf_course.feedback.preference_store import PreferenceStore, set_aside_if_stale
 from rlhf_course.feedback.rankings import answer_places, pairwise_agreement
 
 

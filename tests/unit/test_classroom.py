@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 
 from rlhf_course import world
-from rlhf_course.feedback import annotators, classroom
-from rlhf_course.feedback.preference_store import PreferenceStore, read_preference_file
+from rlhf_course.feedback import annotators, class_numbers, class_view, classroom, rankings, simulated_students
+from rlhf_course.feedback.preference_loading import read_preference_file
+from rlhf_course.feedback.preference_store import PreferenceStore
 
 SIMULATED_PAIRS = 5600  # notebook 03's, passed in so that these tests need no profile
 
@@ -207,8 +208,8 @@ def package_alpha(matrix, level: str) -> float:
 
 @pytest.mark.parametrize("level, published", [("nominal", 0.743), ("ordinal", 0.815), ("interval", 0.849)])
 def test_alpha_on_krippendorffs_worked_example(level, published):
-    assert classroom.krippendorff_alpha(units_of(KRIPPENDORFF_2011), level) == pytest.approx(published, abs=5e-4)
-    assert classroom.krippendorff_alpha(units_of(KRIPPENDORFF_2011), level) == pytest.approx(
+    assert rankings.krippendorff_alpha(units_of(KRIPPENDORFF_2011), level) == pytest.approx(published, abs=5e-4)
+    assert rankings.krippendorff_alpha(units_of(KRIPPENDORFF_2011), level) == pytest.approx(
         package_alpha(KRIPPENDORFF_2011, level), abs=1e-12)
 
 
@@ -228,17 +229,17 @@ def random_ratings(seed: int) -> list[list]:
 def test_alpha_agrees_with_the_krippendorff_package_on_random_data(seed, level):
     matrix = random_ratings(seed)
     assert (seed % 3 == 0) == all(value is not None for row in matrix for value in row)
-    assert classroom.krippendorff_alpha(units_of(matrix), level) == pytest.approx(package_alpha(matrix, level),
+    assert rankings.krippendorff_alpha(units_of(matrix), level) == pytest.approx(package_alpha(matrix, level),
                                                                                    abs=1e-9)
 
 
 def test_alpha_edge_cases():
-    assert classroom.krippendorff_alpha([[1, 1], [0, 0], [1, 1, 1]]) == 1.0
-    assert math.isnan(classroom.krippendorff_alpha([[1, 1], [1, 1]]))  # one value only: nothing to disagree on
-    assert math.isnan(classroom.krippendorff_alpha([[1], [0], []]))  # no unit has two ratings
-    assert classroom.krippendorff_alpha([[1, 0], [0, 1], [1, 0], [0, 1]]) < 0  # systematic disagreement
+    assert rankings.krippendorff_alpha([[1, 1], [0, 0], [1, 1, 1]]) == 1.0
+    assert math.isnan(rankings.krippendorff_alpha([[1, 1], [1, 1]]))  # one value only: nothing to disagree on
+    assert math.isnan(rankings.krippendorff_alpha([[1], [0], []]))  # no unit has two ratings
+    assert rankings.krippendorff_alpha([[1, 0], [0, 1], [1, 0], [0, 1]]) < 0  # systematic disagreement
     with pytest.raises(ValueError, match="level must be"):
-        classroom.krippendorff_alpha([[1, 1]], "ratio")
+        rankings.krippendorff_alpha([[1, 1]], "ratio")
 
 
 # ---- the instructor's numbers ----------------------------------------------------------------------------
@@ -271,7 +272,7 @@ def test_the_instructor_numbers_on_hand_made_rankings(class_dir):
         store = PreferenceStore(class_dir, name)
         for item in items:
             store.submit(item["prompt"], item["answers"], [[2], [1], [0]] if name == "cy" else [[0], [1], [2]], "world")
-    summary = classroom.class_summary(simulated_pairs=SIMULATED_PAIRS, min_pairs_to_flag=12)
+    summary = class_numbers.class_summary(simulated_pairs=SIMULATED_PAIRS, min_pairs_to_flag=12)
     assert (summary.rankings, summary.pairs, summary.items, summary.items_ranked_twice) == (16, 48, 4, 4)
     assert summary.alpha == pytest.approx(1 - 47 / 36) and summary.alpha_units == 12
     ana, cy = summary.student("ana"), summary.student("cy")
@@ -281,7 +282,7 @@ def test_the_instructor_numbers_on_hand_made_rankings(class_dir):
     assert [row.name for row in summary.students if row.flagged] == ["cy"]
     assert summary.problems == [] and summary.notebook03_pairs == SIMULATED_PAIRS
     # at the default, 12 pairs are too few to flag anyone (one partner's noise moves agreement that much)
-    assert not any(row.flagged for row in classroom.class_summary(simulated_pairs=SIMULATED_PAIRS).students)
+    assert not any(row.flagged for row in class_numbers.class_summary(simulated_pairs=SIMULATED_PAIRS).students)
 
 
 def test_skips_undos_other_items_extra_files_and_bad_lines_are_counted_apart(class_dir):
@@ -298,7 +299,7 @@ def test_skips_undos_other_items_extra_files_and_bad_lines_are_counted_apart(cla
     eve.submit(items[0]["prompt"], items[0]["answers"], [[1], [0], [2]], "world")  # not in the assignment's list
     with open(ben.path, "a", encoding="utf-8") as file:
         file.write("{oops\n")
-    summary = classroom.class_summary(simulated_pairs=SIMULATED_PAIRS)
+    summary = class_numbers.class_summary(simulated_pairs=SIMULATED_PAIRS)
     rows = {row.name: row for row in summary.students}
     assert list(rows) == ["ana", "ben", "eve"]
     assert (rows["ana"].ranked, rows["ana"].skipped, rows["ana"].other_items, rows["ana"].pairs) == (3, 1, 1, 12)
@@ -310,14 +311,14 @@ def test_skips_undos_other_items_extra_files_and_bad_lines_are_counted_apart(cla
     assert summary.items_ranked_twice == 1 and summary.alpha_units == 3
     assert summary.alpha == pytest.approx(package_alpha(matrix, "nominal"))
     assert rows["ben"].vs_class_pairs == 2 and rows["ben"].vs_class == 1.0  # ana and eve agree on (0,2), (1,2)
-    assert "not in the assignment" in classroom.students_html(summary)
+    assert "not in the assignment" in class_view.students_html(summary)
 
 
 @pytest.fixture(scope="module")
 def full_class(tmp_path_factory):
     """30 simulated students × 25 rankings (one careless), written the fast way (one write per student)."""
     folder = tmp_path_factory.mktemp("full-class")
-    students = classroom.simulated_class(30, seed=0, n_careless=1)
+    students = simulated_students.simulated_class(30, seed=0, n_careless=1)
     assignment = classroom.make_assignment(story_items(305), [s.name for s in students], rankings_each=25)
     classroom.write_assignment(folder, assignment)
     for student in students:
@@ -329,21 +330,21 @@ def full_class(tmp_path_factory):
 
 def test_the_full_class_refreshes_in_under_two_seconds(full_class):
     folder, students = full_class
-    summary = classroom.class_summary(folder, simulated_pairs=SIMULATED_PAIRS)
-    view = classroom.ClassView(folder, simulated_pairs=SIMULATED_PAIRS)
+    summary = class_numbers.class_summary(folder, simulated_pairs=SIMULATED_PAIRS)
+    view = class_view.ClassView(folder, simulated_pairs=SIMULATED_PAIRS)
     started = time.perf_counter()
     view.refresh_button.click()
     seconds = time.perf_counter() - started
     print(f"30 × 25: class_summary {summary.seconds:.3f} s, the view's refresh {seconds:.3f} s")
     assert summary.seconds < 2 and seconds < 2
     assert (summary.rankings, summary.pairs, summary.alpha_units) == (750, 4500, 305 * 6)
-    careless = [s.name for s in students if s.temperature == classroom.CARELESS_TEMPERATURE]
+    careless = [s.name for s in students if s.temperature == simulated_students.CARELESS_TEMPERATURE]
     assert [row.name for row in summary.students if row.flagged] == careless
     assert "750 rankings" in view.summary_label.value and view.table.value.count("<tr data-student=") == 31
 
 
 def test_the_view_says_when_there_is_no_assignment_yet_and_refreshes_on_a_timer(class_dir):
-    view = classroom.ClassView(simulated_pairs=SIMULATED_PAIRS)
+    view = class_view.ClassView(simulated_pairs=SIMULATED_PAIRS)
     assert "error: no assignment in" in view.status_label.value and view.summary is None
     items = clear_items(3)
     classroom.write_assignment(class_dir, classroom.make_assignment(items, ["ana", "ben"], 3, everyone_ranks=3))
@@ -365,20 +366,20 @@ def test_the_view_says_when_there_is_no_assignment_yet_and_refreshes_on_a_timer(
 STUDENT_PROCESS = """
 import json, sys, time
 from pathlib import Path
-from rlhf_course.feedback import classroom
+from rlhf_course.feedback import simulated_students
 folder, go, number, n_students = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-student = classroom.simulated_class(n_students, seed=0)[number]
+student = simulated_students.simulated_class(n_students, seed=0)[number]
 (go.parent / f"ready-{number}").touch()
 while not go.exists():  # all students start at once
     time.sleep(0.005)
-print(json.dumps([record["id"] for record in classroom.rank_like_a_student(student, folder, pause_s=0.02)]))
+print(json.dumps([record["id"] for record in simulated_students.rank_like_a_student(student, folder, pause_s=0.02)]))
 """
 
 
 def test_students_in_separate_processes_rank_at_once_and_every_ranking_counts_once(tmp_path):
     n_students, rankings_each = 30, 25
     folder, go = tmp_path / "class", tmp_path / "go"
-    students = classroom.simulated_class(n_students, seed=0)
+    students = simulated_students.simulated_class(n_students, seed=0)
     assignment = classroom.make_assignment(story_items(305), [s.name for s in students], rankings_each)
     classroom.write_assignment(folder, assignment)
     processes = [subprocess.Popen([sys.executable, "-c", STUDENT_PROCESS, str(folder), str(go), str(number),
@@ -391,7 +392,7 @@ def test_students_in_separate_processes_rank_at_once_and_every_ranking_counts_on
         go.touch()
         seen, refresh_seconds = [], []
         while any(process.poll() is None for process in processes):  # the instructor refreshes meanwhile
-            summary = classroom.class_summary(folder, simulated_pairs=SIMULATED_PAIRS)
+            summary = class_numbers.class_summary(folder, simulated_pairs=SIMULATED_PAIRS)
             seen.append(summary.rankings)
             refresh_seconds.append(summary.seconds)
             assert all(row.repeats == 0 and row.ranked <= row.assigned for row in summary.students)
@@ -405,7 +406,7 @@ def test_students_in_separate_processes_rank_at_once_and_every_ranking_counts_on
             if process.poll() is None:
                 process.kill()
                 process.wait()
-    final = classroom.class_summary(folder, simulated_pairs=SIMULATED_PAIRS)
+    final = class_numbers.class_summary(folder, simulated_pairs=SIMULATED_PAIRS)
     on_disk = [r["id"] for path in folder.glob("*.jsonl") for r in read_preference_file(path)[0]]
     print(f"{n_students} processes: {len(submitted)} submitted, {final.rankings} found, {len(seen)} refreshes "
           f"while ranking (at most {max(refresh_seconds, default=0):.3f} s), counts seen {seen[:3]} … {seen[-3:]}")
@@ -423,10 +424,10 @@ def test_a_sync_tools_copy_of_a_students_file_is_counted_once_and_reported(class
         store = PreferenceStore(class_dir, name)
         for item in items[:2]:
             store.submit(item["prompt"], item["answers"], [[0], [1], [2]], "world")
-    once = classroom.class_summary(simulated_pairs=SIMULATED_PAIRS)
+    once = class_numbers.class_summary(simulated_pairs=SIMULATED_PAIRS)
     copy = class_dir / "ana (conflicted copy).jsonl"
     copy.write_bytes((class_dir / "ana.jsonl").read_bytes())
-    summary = classroom.class_summary(simulated_pairs=SIMULATED_PAIRS)
+    summary = class_numbers.class_summary(simulated_pairs=SIMULATED_PAIRS)
     assert (summary.rankings, summary.pairs) == (once.rankings, once.pairs) == (4, 12)
     assert summary.student("ana").ranked == 2
     assert any(copy.name in str(problem) for problem in summary.problems)

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from rlhf_course.feedback import classroom
+from rlhf_course.feedback import class_numbers, class_view, classroom, safe_files
 from rlhf_course.feedback.preference_store import PreferenceStore
 
 SIMULATED_PAIRS = 5600  # notebook 03's, passed in so that these tests need no profile
@@ -82,8 +82,8 @@ def start_fails(class_dir, message: str) -> None:
     assert ui.store is None and ui.status.startswith("error: ") and message in ui.status, ui.status
 
 
-def view_shows(class_dir, message: str) -> classroom.ClassView:
-    view = finishes(lambda: classroom.ClassView(class_dir, simulated_pairs=SIMULATED_PAIRS))
+def view_shows(class_dir, message: str) -> class_view.ClassView:
+    view = finishes(lambda: class_view.ClassView(class_dir, simulated_pairs=SIMULATED_PAIRS))
     shown = view.status_label.value
     assert "error: " in shown and html.escape(message) in shown and view.summary is None, shown
     return view
@@ -251,7 +251,7 @@ def test_row5_a_student_key_with_a_space_is_the_name_the_store_writes(class_dir)
     assert ui.store is not None and ui.total == 4, ui.status
     ui.rank([[0], [1], [2]])
     assert ui.submit() is not None, ui.status
-    summary = classroom.class_summary(class_dir, simulated_pairs=SIMULATED_PAIRS)
+    summary = class_numbers.class_summary(class_dir, simulated_pairs=SIMULATED_PAIRS)
     assert summary.student("ana").ranked == 1 and summary.student("ana").assigned == 4
     assignment["students"]["ana"] = assignment["students"]["ana "]
     with pytest.raises(classroom.ClassroomError, match=r"students 'ana ' and 'ana' are one name to the store"):
@@ -339,7 +339,7 @@ def test_a_new_assignment_is_never_written_through_a_planted_temporary_name(clas
     """The temporary file's name is random, and even a guessed one is refused (O_EXCL | O_NOFOLLOW)."""
     target = elsewhere / "target"
     target.write_text("untouched", encoding="utf-8")
-    monkeypatch.setattr(classroom.uuid, "uuid4", lambda: type("U", (), {"hex": "guessed"})())
+    monkeypatch.setattr(safe_files.uuid, "uuid4", lambda: type("U", (), {"hex": "guessed"})())
     (class_dir / ".assignment.json.guessed.tmp").symlink_to(target)
     with pytest.raises(classroom.ClassroomError, match="could not write .*assignment.json: File exists"):
         classroom.write_assignment(class_dir, an_assignment())
@@ -355,7 +355,7 @@ def test_a_link_in_a_students_name_never_gets_their_rankings(class_dir, elsewher
     target.write_text("the student's own file\n", encoding="utf-8")
     (class_dir / "ana.jsonl").symlink_to(target)
     start_fails(class_dir, f"{class_dir / 'ana.jsonl'} is a symbolic link")
-    summary = classroom.class_summary(class_dir, simulated_pairs=SIMULATED_PAIRS)
+    summary = class_numbers.class_summary(class_dir, simulated_pairs=SIMULATED_PAIRS)
     assert [(p.path.name, "symbolic link" in p.message) for p in summary.problems] == [("ana.jsonl", True)]
     assert summary.student("ana").ranked == 0
     assert target.read_text(encoding="utf-8") == "the student's own file\n"
@@ -380,7 +380,7 @@ def test_a_hard_linked_student_file_is_a_problem_and_not_counted(class_dir, else
     item = classroom.student_items(class_dir, "ana")[0]
     store.submit(item["prompt"], item["answers"], [[0], [1], [2]], "sft")
     os.link(store.path, class_dir / "ana.jsonl")
-    summary = classroom.class_summary(class_dir, simulated_pairs=SIMULATED_PAIRS)
+    summary = class_numbers.class_summary(class_dir, simulated_pairs=SIMULATED_PAIRS)
     assert summary.rankings == 0 and "is a hard link" in summary.problems[0].message
 
 
@@ -390,7 +390,7 @@ def test_a_hard_linked_student_file_is_a_problem_and_not_counted(class_dir, else
 def test_the_timer_keeps_running_after_a_bad_assignment_and_shows_fresh_numbers_once_it_is_fixed(class_dir):
     assignment = an_assignment()
     classroom.write_assignment(class_dir, assignment)
-    view = classroom.ClassView(class_dir, every_s=0.02, simulated_pairs=SIMULATED_PAIRS)
+    view = class_view.ClassView(class_dir, every_s=0.02, simulated_pairs=SIMULATED_PAIRS)
     assert view.summary.rankings == 0
     broken = dict(assignment, students={"ana": [["item-0000"]], "ben": ["item-0000"]})
     (class_dir / "assignment.json").write_text(json.dumps(broken), encoding="utf-8")
@@ -412,14 +412,14 @@ def test_the_timer_keeps_running_after_a_bad_assignment_and_shows_fresh_numbers_
 
 def test_an_unexpected_error_is_shown_and_the_next_refresh_recovers(class_dir, monkeypatch):
     classroom.write_assignment(class_dir, an_assignment())
-    view = classroom.ClassView(class_dir, simulated_pairs=SIMULATED_PAIRS)
-    real = classroom.class_summary
+    view = class_view.ClassView(class_dir, simulated_pairs=SIMULATED_PAIRS)
+    real = class_numbers.class_summary
 
     def broken(*args, **kwargs):
         raise TypeError("unhashable type: 'list'")
 
-    monkeypatch.setattr(classroom, "class_summary", broken)
+    monkeypatch.setattr(class_view, "class_summary", broken)
     assert view.refresh() is None
     assert "error: TypeError: unhashable type" in view.status_label.value and view.summary.items == 4
-    monkeypatch.setattr(classroom, "class_summary", real)
+    monkeypatch.setattr(class_view, "class_summary", real)
     assert view.refresh().items == 4 and "error: " not in view.status_label.value

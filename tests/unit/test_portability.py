@@ -70,7 +70,7 @@ import torch
 from rlhf_course import config, world
 from rlhf_course.course import artifacts, experiments, report
 from rlhf_course.engine import models
-from rlhf_course.feedback import classroom, preference_store
+from rlhf_course.feedback import classroom, preference_loading, preference_store
 from rlhf_course.world import tokenizer
 from rlhf_course.config import ModelConfig
 
@@ -90,7 +90,7 @@ models.load_checkpoint("sft", "tiny")
 assert experiments.cached("tiny", "probe", lambda: {"value": "é"})["value"] == "é"
 store = preference_store.PreferenceStore(STORE, "zoë")
 store.submit("Écris", ["a", "b"], [[1], [0]], checkpoint="sft")
-pairs, problems = preference_store.load_preferences(STORE)
+pairs, problems = preference_loading.load_preferences(STORE)
 assert len(pairs) == 1 and not problems
 students = ["zoë", "ben"]
 ranked = [{"prompt": f"p{i} é", "answers": ["x", "y"], "checkpoint": "sft"} for i in range(6)]

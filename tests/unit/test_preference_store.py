@@ -16,16 +16,9 @@ import stat
 
 import pytest
 
-from rlhf_course.feedback.preference_store import (
-    PAIR_COLUMNS,
-    PreferenceStore,
-    PreferenceStoreError,
-    Problem,
-    check_preference_files,
-    load_preferences,
-    simulated_preferences_dir,
-    validate_annotator_name,
-)
+from rlhf_course.feedback.annotator_names import validate_annotator_name
+from rlhf_course.feedback.preference_loading import PAIR_COLUMNS, Problem, check_preference_files, load_preferences
+from rlhf_course.feedback.preference_store import PreferenceStore, PreferenceStoreError, simulated_preferences_dir
 
 PROMPT = "Write a happy story about a fox named Lily in the forest."
 ANSWERS = ["answer a", "answer b", "answer c", "answer d"]

@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rlhf_course.feedback.preference_store import PreferenceStore, Problem, check_preference_files, printable
+from rlhf_course.feedback.preference_loading import Problem, check_preference_files, printable
+from rlhf_course.feedback.preference_store import PreferenceStore
 
 PROMPT = "Write a happy story about a fox named Lily in the forest."
 ANSWERS = ["answer a", "answer b"]

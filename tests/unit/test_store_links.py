@@ -13,8 +13,9 @@ import os
 
 import pytest
 
-from rlhf_course.feedback import preference_store
-from rlhf_course.feedback.preference_store import PreferenceStore, PreferenceStoreError, UnsafeFileError
+from rlhf_course.feedback import safe_files
+from rlhf_course.feedback.preference_store import PreferenceStore, PreferenceStoreError
+from rlhf_course.feedback.safe_files import UnsafeFileError
 
 PROMPT = "Write a happy story about a fox named Lily in the forest."
 ANSWERS = ["answer a", "answer b"]
@@ -90,15 +91,15 @@ def test_a_link_that_appears_after_the_look_is_still_not_followed(places, monkey
     look after opening (everywhere). Here the first look is made to miss the link."""
     folder, outside = places
     (folder / "ana.jsonl").symlink_to(outside / "target")
-    real_look, looks = preference_store._lstat_not_a_link, []
+    real_look, looks = safe_files.lstat_not_a_link, []
 
     def look_that_misses_the_first_time(path):
         looks.append(path)
         return None if len(looks) == 1 else real_look(path)
 
-    monkeypatch.setattr(preference_store, "_lstat_not_a_link", look_that_misses_the_first_time)
+    monkeypatch.setattr(safe_files, "lstat_not_a_link", look_that_misses_the_first_time)
     with pytest.raises(UnsafeFileError, match="symbolic link"):
-        preference_store._open_to_append(folder / "ana.jsonl")
+        safe_files.open_to_append(folder / "ana.jsonl")
     assert (outside / "target").read_bytes() == PRECIOUS
 
 

@@ -23,7 +23,8 @@ import filelock
 import pytest
 
 from rlhf_course.feedback import preference_store
-from rlhf_course.feedback.preference_store import PreferenceStore, PreferenceStoreError, load_preferences
+from rlhf_course.feedback.preference_loading import load_preferences
+from rlhf_course.feedback.preference_store import PreferenceStore, PreferenceStoreError
 
 WITHOUT_FCNTL = "import sys\nsys.modules['fcntl'] = None  # as on Windows: `import fcntl` raises ImportError\n"
 

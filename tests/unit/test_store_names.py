@@ -15,14 +15,9 @@ import unicodedata
 
 import pytest
 
-from rlhf_course.feedback.preference_store import (
-    MAX_NAME_BYTES,
-    PreferenceStore,
-    annotator_key,
-    load_preferences,
-    name_skeleton,
-    validate_annotator_name,
-)
+from rlhf_course.feedback.annotator_names import MAX_NAME_BYTES, annotator_key, name_skeleton, validate_annotator_name
+from rlhf_course.feedback.preference_loading import load_preferences
+from rlhf_course.feedback.preference_store import PreferenceStore
 
 PROMPT = "Write a happy story about a fox named Lily in the forest."
 ANSWERS = ["answer a", "answer b"]

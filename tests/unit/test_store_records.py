@@ -16,14 +16,14 @@ import time
 
 import pytest
 
-from rlhf_course.feedback.preference_store import (
-    MAX_ANSWERS,
-    PreferenceStore,
+from rlhf_course.feedback.preference_loading import (
     check_preference_files,
     load_preferences,
     read_preference_file,
     read_preference_files,
 )
+from rlhf_course.feedback.preference_records import MAX_ANSWERS
+from rlhf_course.feedback.preference_store import PreferenceStore
 from rlhf_course.feedback.rankings import validate_ranking
 
 PROMPT = "Write a happy story about a fox named Lily in the forest."

@@ -19,15 +19,9 @@ import threading
 
 import pytest
 
-from rlhf_course.feedback.preference_store import (
-    PreferenceStore,
-    PreferenceStoreError,
-    check_preference_files,
-    load_preferences,
-    parse_record_line,
-    read_preference_file,
-    record_line,
-)
+from rlhf_course.feedback.preference_loading import check_preference_files, load_preferences, read_preference_file
+from rlhf_course.feedback.preference_records import parse_record_line, record_line
+from rlhf_course.feedback.preference_store import PreferenceStore, PreferenceStoreError
 
 PROMPT = "Write a happy story about a fox named Lily in the forest."
 ANSWERS = ["answer a", "answer b"]
