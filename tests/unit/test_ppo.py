@@ -172,3 +172,51 @@ def test_nan_loss_stops_with_the_policy_restored(tok, actors, monkeypatch):
     with pytest.raises(FloatingPointError, match="restored"):
         ppo.train_ppo(policy, reference, reward_model, value_model, tok, ["Write a story."] * 8, SMALL)
     assert all(torch.equal(p, before[n]) for n, p in policy.named_parameters())
+
+
+def notebook_cell(notebook: str, cell_id: str) -> str:
+    import json
+
+    from rlhf_course.paths import repo_root
+
+    cells = json.loads((repo_root() / "notebooks" / notebook).read_text(encoding="utf-8"))["cells"]
+    return next("".join(cell["source"]) for cell in cells if cell.get("id") == cell_id)
+
+
+def test_notebook_04s_update_by_hand_is_one_iteration_of_train_ppo(tok, actors):
+    """Notebook 04 walks through one PPO update line by line (rollout, log-probs, reward, KL, values, GAE, whitening,
+    one clipped step of each model). Run that very cell, then `train_ppo` for one iteration of one minibatch from the
+    same state on the same prompts: both models must end where the cell's did."""
+    import copy
+    import random
+
+    from rlhf_course import world
+    from rlhf_course.engine import generation, training
+
+    policy, reference, reward_model, value_model = actors
+    source = notebook_cell("04_ppo.ipynb", "be8531a8")
+    assert source.rstrip().endswith("del hand_policy, hand_critic"), "the test reads the models the cell updates"
+    config = dataclasses.replace(SMALL, iterations=1, epochs=1, minibatch_size=8, max_new_tokens=12)
+    profile = get_profile("tiny")
+    namespace = dict(  # what notebook 04 has defined by then; the exercises' functions are the references
+        copy=copy, torch=torch, world=world, generation=generation, training=training, reward=reward, ppo=ppo,
+        policy=policy, value_model=value_model, reference=reference, reward_model=reward_model, tok=tok,
+        config=config, profile=profile, kl_penalty_rewards=ppo.kl_penalty_rewards, compute_gae=ppo.compute_gae,
+        masked_whiten=ppo.masked_whiten, ppo_policy_loss=ppo.ppo_policy_loss, ppo_value_loss=ppo.ppo_value_loss)
+    exec(source.rstrip().removesuffix("del hand_policy, hand_critic"), namespace)
+    hand_policy, hand_critic = namespace["hand_policy"], namespace["hand_critic"]
+
+    # train_ppo draws its prompts with random.Random(seed).sample: give it them so that it draws the cell's order
+    prompts = namespace["prompts"]
+    order = random.Random(profile.seed).sample(range(len(prompts)), len(prompts))
+    train_prompts = [None] * len(prompts)
+    for position, index in enumerate(order):
+        train_prompts[index] = prompts[position]
+    before = {name: p.detach().clone() for name, p in policy.named_parameters()}
+    ppo.train_ppo(policy, reference, reward_model, value_model, tok, train_prompts, config, seed=profile.seed)
+
+    for by_hand, by_loop in ((hand_policy, policy), (hand_critic, value_model)):
+        for (name, p_hand), p_loop in zip(by_hand.named_parameters(), by_loop.parameters()):
+            torch.testing.assert_close(p_loop, p_hand, rtol=0, atol=1e-6, msg=f"{name} differs")
+    moved = max((p - before[name]).abs().max().item() for name, p in policy.named_parameters())
+    assert moved > 1e-6, "the update moved nothing: the comparison would prove nothing"
