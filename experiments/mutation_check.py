@@ -88,6 +88,11 @@ BREAKAGES = [
              "rlhf_course/phases/ppo.py",
              [("delta = rewards[:, t] + gamma * next_value - values[:, t]", "delta = rewards[:, t] - values[:, t]")],
              ["test_ppo.py"]),
+    Breakage("gae-last-value-dropped", "GAE never bootstraps from the last position's value (V_{T−1} taken as 0 "
+             "in δ_{T−2})", "rlhf_course/phases/ppo.py",
+             [("next_value = values[:, t + 1] if t + 1 < T else torch.zeros_like(running)",
+               "next_value = values[:, t + 1] if t + 2 < T else torch.zeros_like(running)")],
+             ["test_ppo.py"]),
     Breakage("masked-mean-counts-padding", "masked_mean divides by every entry, padding included",
              "rlhf_course/phases/ppo.py",
              [("return (values * mask).sum() / mask.sum().clamp(min=1)", "return (values * mask).sum() / mask.numel()")],
