@@ -56,7 +56,7 @@ def check(profile_name: str, name: str, value: float, *, at_least: float | None 
           at_most: float | None = None, why: str = "") -> None:
     """Assert a learning outcome (`at_least <= value <= at_most`) and record it under `checks[name]` in the report.
 
-    It is recorded before it fails, so that the robustness sweep (`benchmarks/robustness.py`) sees the value of a
+    It is recorded before it fails, so that the robustness sweep (`experiments/robustness.py`) sees the value of a
     failed check too. The thresholds are set from that sweep: each sits below the worst of its runs, with a margin.
     """
     if at_least is None and at_most is None:

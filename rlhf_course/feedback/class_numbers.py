@@ -39,7 +39,7 @@ from rlhf_course.world import gold_score
 
 # Flagged: agreement with the class more than FLAG_BELOW_MEDIAN under the class median, on at least
 # MIN_PAIRS_TO_FLAG pairs (25 rankings of 4 answers). Measured on 10 simulated classes of 30 × 25 (notebook 03's
-# candidates, benchmarks/class_flags.py): careful students fell at most 0.13 under the median, a careless one
+# candidates, experiments/class_flags.py): careful students fell at most 0.13 under the median, a careless one
 # 0.13-0.27 (9 of 10 flagged). On 60 pairs (10 rankings) one partner's noise alone put 3 of 160 careful students
 # more than 0.15 under it.
 FLAG_BELOW_MEDIAN = 0.15

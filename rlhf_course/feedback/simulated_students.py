@@ -1,7 +1,7 @@
 """Simulated students: a class of noisy (some careless, some biased) gold annotators, ranking as students do.
 
 For notebook 03's headless run (a demonstration class fills the class folder), the tests and the benchmarks
-(`benchmarks/class_flags.py`, `class_reward.py`). `simulated_class` makes the students; `rank_like_a_student`
+(`experiments/class_flags.py`, `class_reward.py`). `simulated_class` makes the students; `rank_like_a_student`
 ranks one student's share of the class assignment into their file, one append and fsync per ranking, as the
 class widget's Submit does.
 """

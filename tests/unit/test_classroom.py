@@ -2,7 +2,7 @@
 students ranking into one class folder from many processes at once.
 
 The concurrency test is the issue's class: 30 students × 25 rankings in 30 processes (3.6 s on 2 cores here);
-benchmarks/class_reward.py runs the same class and trains reward models on it.
+experiments/class_reward.py runs the same class and trains reward models on it.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ microseconds whatever its size, so the count is a proxy for the step's time ther
 here) with a `TorchDispatchMode`, for the profile's model with bf16 weights at batch 8. To compare versions, run
 it with `PYTHONPATH` set to another checkout.
 
-    .venv/bin/python benchmarks/count_step_ops.py [--profile gpu]
+    .venv/bin/python experiments/count_step_ops.py [--profile gpu]
 """
 
 import argparse

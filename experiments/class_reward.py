@@ -24,7 +24,7 @@
 
 Needs notebook 03's run: runs/<profile>/checkpoints/sft and artifacts/ (candidates, held-out answers).
 
-    nice -n 10 .venv/bin/python benchmarks/class_reward.py [--students 30] [--rankings 25] [--seeds 0 1 …]
+    nice -n 10 .venv/bin/python experiments/class_reward.py [--students 30] [--rankings 25] [--seeds 0 1 …]
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from pathlib import Path
 os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # common.py: tables, benchmarks/results/
 import common  # noqa: E402  (standard library only)
 
 BEST_OF = 16

@@ -12,16 +12,19 @@ reads them.
 3. α of notebook 03's demonstration class (8 careful students × 15 rankings, 3 items for all) over class seeds
    0-19: what its check's threshold stands on.
 
-    .venv/bin/python benchmarks/class_flags.py [--profile tiny]
+    .venv/bin/python experiments/class_flags.py [--profile tiny]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
+from pathlib import Path
 
-import common  # standard library only
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # common.py: tables, benchmarks/results/
+import common  # noqa: E402  (standard library only)
 
 
 def simulated_summary(items, students, rankings_each: int, everyone_ranks: int, seed: int):

@@ -1,27 +1,35 @@
 """The robustness sweep: does every lesson of the course hold on another random stream?
 
 Another CPU sums floats in another order, so from the first pretraining steps its run of the course follows
-another random stream, as another seed does. This script runs the whole course (profile `tiny` by default)
-once per seed (`--seeds`, default 0-4), and seed 0 once more under every other kernel family this CPU offers
+another random stream, as another seed does. This script runs the whole course (`python -m rlhf_course run`,
+profile `tiny` by default, always with `--keep-going` so a run continues past a failed notebook) once per seed
+(`--seeds`, default 0-4), and seed 0 once more under every other kernel family this CPU offers
 (`ATEN_CPU_CAPABILITY=default` always; `avx2` / `avx512` where the CPU has them and they are not torch's choice
-here). Each run has its own folder under `runs/robustness/` and continues past failures (`--keep-going`).
-It then writes a table (default `benchmarks/results/robustness_<profile>.md`): one row per quantity a notebook
-checks (`report.check`, with its threshold) and per headline number of `report.json`, its minimum, median and
-maximum over the runs, and which runs failed which notebook.
+here). Each run has its own folder under `runs/robustness/` (`--out`). It then writes a table (default
+`benchmarks/results/robustness_<profile>.md`): one row per quantity a notebook checks (`report.check`, judged by
+the threshold the notebooks have now, read from their cells), one per headline number of `report.json`, each with
+its minimum, median and maximum over the runs, each run's minutes, and which runs failed which notebook. The
+notebooks' thresholds are set from this table: each sits below the worst of its runs, with a margin.
 
-    python benchmarks/robustness.py                      # every run, one at a time
-    python benchmarks/robustness.py --jobs 2             # two at a time, one thread each (about 95 min on 2 cores)
-    python benchmarks/robustness.py --table-only         # rebuild the table from the runs already there
-    python benchmarks/robustness.py --jobs 2 --from 03   # after a change to notebook 03 or later: rerun from 03
+    python experiments/robustness.py                      # every run, one at a time
+    python experiments/robustness.py --jobs 2             # two at a time, one thread each
+    python experiments/robustness.py --table-only         # rebuild the table from the runs already there
+    python experiments/robustness.py --jobs 2 --from 03   # after a change to notebook 03 or later: rerun from 03
 
 By default that is the five seeds and one run per other kernel family: on an x86 Linux machine six runs where the
 CPU has AVX2 but no AVX-512 (seed0-default), seven where it has AVX-512 (seed 0 under the two of `default`, `avx2`
 and `avx512` that torch did not choose); `--no-capabilities` runs the seeds alone. `--from NN` reruns each of
-those runs in `--out` from notebook NN to the course's last, on its own earlier checkpoints.
+those runs in `--out` from notebook NN to the course's last (`run --from NN`), on its own earlier checkpoints.
+
+How long: one run is the whole course. At one thread each on 2 shared cores a run took 65-94 minutes
+(`robustness_tiny.md`, AVX2), 19-31 minutes on an AVX-512 machine (`robustness_tiny_avx512.md`); with `--jobs 2`
+the runs go two at a time, so the sweep takes three or four times one run: about 95 minutes for the five runs
+on the AVX-512 machine, over four hours for six on the AVX2 one.
 
 Not part of CI. Each run gets cores / jobs threads. On some CPUs the thread count changes the stream too (seen on
 an AVX-512 machine: seed 0 at one and at two threads gave different base models), so a run at another thread
-count, such as CI's, is one more stream: add its report with `--extra`.
+count, such as CI's, is one more stream: add its report with `--extra LABEL=REPORT` (and a line for the table's
+header with `--note`).
 """
 
 from __future__ import annotations
@@ -188,7 +196,7 @@ def table(reports: dict[str, dict], profile: str, capability: str, notes: list[s
     lines = [f"# Robustness sweep, profile `{profile}`", "",
              f"{datetime.date.today()} · {platform.processor() or platform.machine()} · "
              f"torch's kernels here: `{capability}` · {os.cpu_count()} cores · "
-             f"`python benchmarks/robustness.py` (runs: {', '.join(labels)})", "",
+             f"`python experiments/robustness.py` (runs: {', '.join(labels)})", "",
              "Each run is the whole course from scratch; `seedN` is `--seed N`, `seed0-X` is seed 0 with "
              "`ATEN_CPU_CAPABILITY=X` (another CPU's kernels, so another random stream); each run had cores / "
              "`--jobs` threads. A column marked * is another run's report added with `--extra`. Thresholds are the "

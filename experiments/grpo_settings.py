@@ -10,10 +10,10 @@ place` (or any of `name`, `animal`, `place`, `ending`, `length` joined by `+`, e
 reward is only those parts of the verifier (the share of them the answer satisfies): for one part, 1 or 0, the
 strongest signal one number per answer can give for it.
 
-    RLHF_RUNS_DIR=runs/robustness-avx512/seed1 RLHF_SEED=1 python benchmarks/grpo_settings.py lr=3e-4 epochs=3
-    RLHF_RUNS_DIR=runs/robustness-avx512/seed1 RLHF_SEED=1 python benchmarks/grpo_settings.py --reward verifier \
+    RLHF_RUNS_DIR=runs/robustness-avx512/seed1 RLHF_SEED=1 python experiments/grpo_settings.py lr=3e-4 epochs=3
+    RLHF_RUNS_DIR=runs/robustness-avx512/seed1 RLHF_SEED=1 python experiments/grpo_settings.py --reward verifier \
         iterations=90 kl_coef=0.0,lr=4e-4
-    RLHF_RUNS_DIR=runs/robustness-avx512/seed0 python benchmarks/grpo_settings.py --reward place iterations=90
+    RLHF_RUNS_DIR=runs/robustness-avx512/seed0 python experiments/grpo_settings.py --reward place iterations=90
 
 Each argument is one variant, `name=value[,name=value]` of `GRPOConfig` fields. Prints one row per variant.
 """
