@@ -7,7 +7,7 @@ Every figure of the sweep that the course quotes is checked here against the tab
   (`worst X (highest)` for an `at_most` check): the number of runs, the worst run and the median over the runs of
   the tables it names, for the quantity the check below it records;
 - each check's threshold is the one in the tables' threshold column (a table measured with another threshold is
-  out of date: rerun `benchmarks/robustness.py`);
+  out of date: rerun `experiments/robustness.py`);
 - the figures the prose quotes (the book's page "Will it work on my machine?", a few sentences of notebooks 04 and
   07) are listed in QUOTED below with the quantity and tables each comes from; rewording one means updating its entry.
 
@@ -58,7 +58,7 @@ def figures(quantity, tables):
     values = []
     for table in tables:
         for name in (quantity if isinstance(quantity, tuple) else (quantity,)):
-            assert name in TABLES[table], f"{table} has no row {name!r}: rerun benchmarks/robustness.py"
+            assert name in TABLES[table], f"{table} has no row {name!r}: rerun experiments/robustness.py"
         if isinstance(quantity, tuple):
             a, b = (TABLES[table][name]["runs"] for name in quantity)
             values += [round(a[run] - b[run], 3) for run in a]
@@ -124,11 +124,11 @@ def test_every_check_has_a_threshold_from_the_tables():
         for table in BOTH:
             row = TABLES[table].get(quantity)
             assert row and row["threshold"], (
-                f"{notebook}: {quantity} is not in {table}: rerun benchmarks/robustness.py to measure it")
+                f"{notebook}: {quantity} is not in {table}: rerun experiments/robustness.py to measure it")
             expected = f"{'≥' if side == 'least' else '≤'} {value}"
             assert row["threshold"] == expected, (
                 f"{notebook}: {quantity} checks {expected} but {table} was measured with {row['threshold']}: "
-                "rerun benchmarks/robustness.py (or --from the notebook) so the table shows the sweep under this "
+                "rerun experiments/robustness.py (or --from the notebook) so the table shows the sweep under this "
                 "threshold, then update the sweep comments")
     checked = {quantity for _, quantity, *_ in CHECKS}
     for table in BOTH:
