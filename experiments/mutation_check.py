@@ -1,7 +1,7 @@
 """Do the unit tests fail when the code is wrong? A mutation check of chosen breakages.
 
 Each breakage is one deliberate bug a student (or a refactoring) could plausibly make: a sign flipped, a term
-dropped, an off-by-one. The script copies `rlhf_course/`, `tests/`, `conftest.py` and `pytest.ini` to a temporary
+dropped, an off-by-one. The script copies `rlhf_course/`, `tests/`, `notebooks/`, `conftest.py` and `pytest.ini` to a temporary
 folder (the checkout itself is never modified), runs each named unit test file there once unbroken (a file that
 fails unbroken cannot judge anything), then, one breakage at a time, edits that copy's source, runs the test files
 named for it (`pytest -x -q`, `PYTHONPATH` at the copy) and puts the source back. A breakage is caught by a test
@@ -120,7 +120,7 @@ BREAKAGES = [
 
 def copy_tree(destination: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
-    for name in ("rlhf_course", "tests"):
+    for name in ("rlhf_course", "tests", "notebooks"):  # notebooks: a test runs notebook 04's own cell
         shutil.copytree(ROOT / name, destination / name, ignore=ignore)
     for name in ("conftest.py", "pytest.ini", "pyproject.toml"):
         if (ROOT / name).exists():

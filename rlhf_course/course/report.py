@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from rlhf_course.config import course_seed
+from rlhf_course.course.tables import Table, flatten
 from rlhf_course.paths import runs_dir
 
 
@@ -26,12 +27,37 @@ def read_report(profile_name: str) -> dict:
         raise ValueError(f"{path} is not valid JSON ({error}); delete it and re-run the notebooks") from None
 
 
-def record_phase(profile_name: str, phase: str, entry: dict) -> dict:
-    """Set `phases[phase]` of the profile's report to `entry` (atomically) and return the whole report."""
+def record_phase(profile_name: str, phase: str, entry: dict) -> PhaseSummary:
+    """Set `phases[phase]` of the profile's report to `entry` (atomically). Returns what a notebook's last cell
+    shows: the phase's numbers and the learning outcomes it checked, as tables."""
     report = read_report(profile_name)
     report.setdefault("phases", {})[phase] = entry
     _write(profile_name, report)
-    return report
+    checks = {name: check for name, check in report.get("checks", {}).items() if name.split(".")[0] == phase}
+    return PhaseSummary(phase, entry, checks, report_path(profile_name))
+
+
+class PhaseSummary:
+    """The end of a notebook: its checks (value, bound, passed) and its headline numbers, saved in report.json."""
+
+    def __init__(self, phase: str, entry: dict, checks: dict, path: Path):
+        self.phase, self.entry, self.checks, self.path = phase, entry, checks, path
+
+    def tables(self) -> list[Table]:
+        outcomes = Table([{"learning outcome": name.split(".", 1)[1], "value": check["value"],
+                           "expected": f"≥ {check['at_least']}" if check["at_least"] is not None
+                           else f"≤ {check['at_most']}", "passed": check["passed"]}
+                          for name, check in self.checks.items()], caption="What this notebook checked")
+        numbers = flatten(self.entry)
+        headline = Table([{"number": name, "value": value} for name, value in numbers.items()],
+                         caption=f"Saved to report.json under phases.{self.phase}")
+        return [table for table in (outcomes, headline) if table.rows]
+
+    def _repr_html_(self) -> str:
+        return "".join(table._repr_html_() for table in self.tables())
+
+    def __repr__(self) -> str:
+        return "\n\n".join(repr(table) for table in self.tables())
 
 
 def _write(profile_name: str, report: dict) -> None:
