@@ -1,9 +1,9 @@
 """Do the unit tests fail when the code is wrong? A mutation check of chosen breakages.
 
 Each breakage is one deliberate bug a student (or a refactoring) could plausibly make: a sign flipped, a term
-dropped, an off-by-one. The script copies `rlhf_course/`, `tests/`, `notebooks/`, `conftest.py` and `pytest.ini` to a temporary
-folder (the checkout itself is never modified), runs each named unit test file there once unbroken (a file that
-fails unbroken cannot judge anything), then, one breakage at a time, edits that copy's source, runs the test files
+dropped, an off-by-one. The script copies `rlhf_course/`, `tests/`, `notebooks/`, `conftest.py` and `pytest.ini` to
+a temporary folder (the checkout itself is never modified), runs each named unit test file there once unbroken (a
+file that fails unbroken cannot judge anything), then, one breakage at a time, edits that copy's source, runs the test files
 named for it (`pytest -x -q`, `PYTHONPATH` at the copy) and puts the source back. A breakage is caught by a test
 file when that file fails with it; MISSED when the file still passes.
 

@@ -31,14 +31,16 @@ class Table:
         if rows and isinstance(rows[0], dict):
             columns = columns or list(dict.fromkeys(key for row in rows for key in row))
             rows = [[row.get(column) for column in columns] for row in rows]
-        self.columns, self.rows, self.caption, self.digits = list(columns or []), [list(r) for r in rows], caption, digits
+        self.columns, self.rows = list(columns or []), [list(row) for row in rows]
+        self.caption, self.digits = caption, digits
 
     def cells(self) -> list[list[str]]:
         return [[format_value(value, self.digits) for value in row] for row in self.rows]
 
     def numeric(self) -> list[bool]:
         """Which columns hold only numbers: those are aligned right."""
-        return [all(isinstance(row[i], Number) or row[i] is None for row in self.rows) for i in range(len(self.columns))]
+        return [all(isinstance(row[i], Number) or row[i] is None for row in self.rows)
+                for i in range(len(self.columns))]
 
     def _repr_html_(self) -> str:
         align = ["right" if numeric else "left" for numeric in self.numeric()]
