@@ -53,8 +53,8 @@ def rubric_html() -> str:
     lines = "".join(f"<li><b>{round(weight * 100)}%</b> · {html.escape(sentence)}</li>"
                     for _, weight, sentence in gold_rubric())
     return (
-        "<div>The gold judge gives each answer a score from 0 to 1, made of these parts "
-        f"(share of the score first):<ul>{lines}</ul>"
+        "<div>The gold judge scores each answer from 0 to 1. A good answer (each part's share "
+        f"of the score first):<ul>{lines}</ul>"
         f"An answer with fewer than {MIN_STORY_SENTENCES} real sentences (three words or more, none "
         "said twice, none copied from the prompt) has its whole score scaled down. Rank by your own "
         "judgement if you like: the course compares your rankings with the judge's.</div>"
