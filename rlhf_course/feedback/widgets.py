@@ -15,7 +15,10 @@ the buttons: `ui.start("ana")`, `ui.rank([[2], [0, 3], [1]])` (or `ui.set_rank(a
 
 Every element carries a stable CSS class for browser tests: `rlhf-annotator` (name box), `rlhf-start`,
 `rlhf-prompt`, `rlhf-answer-{i}`, `rlhf-rank-{i}-{r}` (answer i, place r; both 0-based), `rlhf-submit`,
-`rlhf-skip`, `rlhf-undo`, `rlhf-progress`, `rlhf-status`.
+`rlhf-skip`, `rlhf-undo`, `rlhf-progress`, `rlhf-status`, `rlhf-rubric` (the rubric, closed until clicked).
+
+`rubric_panel()` is the rubric alone: what the course's gold judge rewards, one line per part, made from
+`world.gold.gold_rubric()` so that it says what the judge scores.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from rlhf_course.feedback.annotator_names import validate_annotator_name
 from rlhf_course.feedback.preference_records import check_checkpoint, item_key, validate_item
 from rlhf_course.feedback.preference_store import PreferenceStore, PreferenceStoreError
 from rlhf_course.feedback.rankings import answer_letter, answer_places, ranking_from_places
+from rlhf_course.world.gold import MIN_STORY_SENTENCES, gold_rubric
+
+RUBRIC_TITLE = "Rubric: what the course's gold judge rewards"
 
 
 def place_name(place: int) -> str:
@@ -40,6 +46,27 @@ def place_name(place: int) -> str:
 
 
 PLACE_NAMES = [place_name(place) for place in range(26)]  # kept for code that imported it; use place_name
+
+
+def rubric_html() -> str:
+    """The gold judge's rubric as HTML: one line per part, with its share of the score."""
+    lines = "".join(f"<li><b>{round(weight * 100)}%</b> · {html.escape(sentence)}</li>"
+                    for _, weight, sentence in gold_rubric())
+    return (
+        "<div>The gold judge scores each answer from 0 to 1. A good answer (each part's share "
+        f"of the score first):<ul>{lines}</ul>"
+        f"An answer with fewer than {MIN_STORY_SENTENCES} real sentences (three words or more, none "
+        "said twice, none copied from the prompt) has its whole score scaled down. Rank by your own "
+        "judgement if you like: the course compares your rankings with the judge's.</div>"
+    )
+
+
+def rubric_panel() -> widgets.Accordion:
+    """The rubric in a panel that stays closed until clicked (CSS class `rlhf-rubric`)."""
+    panel = widgets.Accordion(children=[widgets.HTML(rubric_html())], titles=(RUBRIC_TITLE,),
+                              selected_index=None)
+    panel.add_class("rlhf-rubric")
+    return panel
 
 
 def _checked_items(items: list[dict]) -> list[dict]:
@@ -76,12 +103,13 @@ class RankingWidget:
 
     def __init__(self, items: list[dict] | Callable[[str], list[dict]], store_folder: str | Path,
                  annotator: str | None = None, source: str = "human",
-                 check_file: Callable[[Path], None] | None = None):
+                 check_file: Callable[[Path], None] | None = None, rubric: bool = True):
         # `items` as a function: called with the name at Start; a ValueError it raises (a name not in the
         # class's assignment, say) is shown in the status area, and nothing is written.
         # `check_file`: called with the annotator's file before Start reads it and before every write; a
         # ValueError it raises is shown the same way and nothing is read or written (the class folder uses it
         # to refuse a link planted under a student's name)
+        # `rubric`: show the gold judge's rubric (`rubric_panel`, closed) under the progress line
         self.items_for = items if callable(items) else None
         if self.items_for is None and not items:
             raise ValueError("RankingWidget needs at least one item {'prompt', 'answers', 'checkpoint'}")
@@ -131,7 +159,9 @@ class RankingWidget:
              widgets.HBox([self.submit_button, self.skip_button, self.undo_button])],
             layout=widgets.Layout(display="none"),
         )
-        self.widget = widgets.VBox([self.login_row, self.progress_label, self.ranking_area, self.status_label])
+        self.rubric_panel = rubric_panel() if rubric else None
+        top = [self.login_row, self.progress_label] + ([self.rubric_panel] if rubric else [])
+        self.widget = widgets.VBox(top + [self.ranking_area, self.status_label])
         self.widget.add_class("rlhf-ranking-widget")
         self._show_progress()
         if annotator is not None:

@@ -10,10 +10,14 @@
 
 from rlhf_course.world.gold import (
     ECHO_WORDS,
+    GOLD_RUBRIC,
     GOLD_WEIGHTS,
+    GOOD_SENTENCES,
+    GOOD_WORDS,
     MIN_STORY_SENTENCES,
     bad_habits,
     gold_breakdown,
+    gold_rubric,
     gold_score,
     moods_shown,
     split_sentences,

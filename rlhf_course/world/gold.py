@@ -23,6 +23,21 @@ GOLD_WEIGHTS = {
     "length": 0.10,  # a sensible length: 4-9 sentences, 25-100 words
 }
 MIN_STORY_SENTENCES = 3  # fewer real sentences than this scales the whole score down
+GOOD_SENTENCES = (4, 9)  # `length` gives full marks from 4 to 9 sentences ...
+GOOD_WORDS = (25, 100)  # ... and from 25 to 100 words (half marks a little outside)
+
+# One sentence per part of GOLD_WEIGHTS, for people who rank: what that part rewards.
+GOLD_RUBRIC = {
+    "name": "Uses the name the prompt asks for.",
+    "animal": "Is about the animal the prompt asks for.",
+    "place": "Is set in the place the prompt asks for.",
+    "mood": "Shows the mood the prompt asks for, and no other (half marks if another shows too).",
+    "clean": "Has no rude words, no spam, no rambling, and does not copy the instruction.",
+    "no_repetition": "Says no sentence twice.",
+    "ending": f'Ends with "{END_SENTENCE}"',
+    "length": (f"Has a sensible length: {GOOD_SENTENCES[0]}-{GOOD_SENTENCES[1]} sentences and "
+               f"{GOOD_WORDS[0]}-{GOOD_WORDS[1]} words (half marks a little outside)."),
+}
 
 
 def split_sentences(text: str) -> list[str]:
@@ -82,13 +97,23 @@ def gold_breakdown(prompt: str, response: str) -> dict[str, float]:
 
     n_words = len(re.findall(r"[A-Za-z']+", text))
     n_sentences = len(sentences)
-    in_range = 4 <= n_sentences <= 9 and 25 <= n_words <= 100
+    (fewest, most), (fewest_words, most_words) = GOOD_SENTENCES, GOOD_WORDS
+    in_range = fewest <= n_sentences <= most and fewest_words <= n_words <= most_words
     parts["length"] = 1.0 if in_range else 0.5 if 3 <= n_sentences <= 12 and 15 <= n_words <= 140 else 0.0
 
     real = {s for s in normalised if len(s.split()) >= 3 and not _is_echo(s, prompt)}
     parts["story"] = min(1.0, len(real) / MIN_STORY_SENTENCES)
     parts["total"] = parts["story"] * sum(w * parts[k] for k, w in GOLD_WEIGHTS.items())
     return parts
+
+
+def gold_rubric() -> list[tuple[str, float, str]]:
+    """The gold judge's parts as a rubric for people: (part, weight, sentence), in GOLD_WEIGHTS's order.
+
+    Made from GOLD_WEIGHTS, so the rubric a ranker reads and the score the judge gives cannot drift apart;
+    a part without a sentence in GOLD_RUBRIC is a `KeyError` here (and in the unit tests), not a gap on screen.
+    """
+    return [(part, weight, GOLD_RUBRIC[part]) for part, weight in GOLD_WEIGHTS.items()]
 
 
 def gold_score(prompt: str, response: str) -> float:

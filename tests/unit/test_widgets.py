@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
 
+import ipywidgets
 import pytest
 
+from rlhf_course import world
+from rlhf_course.feedback import widgets
 from rlhf_course.feedback.rankings import answer_letter
 from rlhf_course.feedback.widgets import RankingWidget, place_name
 
@@ -52,6 +56,21 @@ def test_every_element_has_its_css_class(ui):
     assert [classes(label) for label in ui.answer_labels] == [{f"rlhf-answer-{i}"} for i in range(3)]
     assert "rlhf-rank-2-1" in classes(ui.rank_buttons[2][1])
     assert "application/vnd.jupyter.widget-view+json" in ui._repr_mimebundle_()
+
+
+def test_rubric_is_the_gold_judges_list_closed_until_clicked(tmp_path):
+    ui = RankingWidget(ITEMS, store_folder=tmp_path)
+    panel = ui.rubric_panel
+    assert panel in ui.widget.children and "rlhf-rubric" in panel._dom_classes
+    assert panel.selected_index is None and panel.titles == (widgets.RUBRIC_TITLE,)
+    text = panel.children[0].value
+    assert text == widgets.rubric_html()
+    for _, weight, sentence in world.gold_rubric():
+        assert f"<b>{round(weight * 100)}%</b> · {html.escape(sentence)}" in text
+    assert sum(round(weight * 100) for weight in world.GOLD_WEIGHTS.values()) == 100
+    plain = RankingWidget(ITEMS, store_folder=tmp_path, rubric=False)
+    assert plain.rubric_panel is None and not any(
+        isinstance(child, ipywidgets.Accordion) for child in plain.widget.children)
 
 
 def test_rank_submit_writes_one_record_and_moves_on(ui):

@@ -77,6 +77,32 @@ def test_gold_rewards_a_story_that_follows_the_instruction():
     assert sum(world.GOLD_WEIGHTS.values()) == pytest.approx(1.0)
 
 
+def test_gold_rubric_has_one_sentence_per_part_of_the_gold_judge():
+    rubric = world.gold_rubric()
+    assert [part for part, _, _ in rubric] == list(world.GOLD_WEIGHTS)
+    assert [weight for _, weight, _ in rubric] == list(world.GOLD_WEIGHTS.values())
+    assert set(world.GOLD_RUBRIC) == set(world.GOLD_WEIGHTS)  # no sentence for a part the judge lacks
+    for part, _, sentence in rubric:
+        assert sentence[0].isupper() and sentence.endswith((".", '"')), part
+    assert world.END_SENTENCE in dict((p, s) for p, _, s in rubric)["ending"]
+
+
+def test_gold_rubric_states_the_length_the_judge_gives_full_marks_for():
+    def length_part(n_sentences: int, words_each: int) -> float:
+        sentence = " ".join(["word"] * (words_each - 1))
+        text = " ".join(f"{sentence} {i}x." for i in range(n_sentences))
+        return world.gold_breakdown(PROMPT, text)["length"]
+
+    fewest, most = world.GOOD_SENTENCES
+    fewest_words, most_words = world.GOOD_WORDS
+    text = dict((p, s) for p, _, s in world.gold_rubric())["length"]
+    assert f"{fewest}-{most} sentences" in text and f"{fewest_words}-{most_words} words" in text
+    assert length_part(most, most_words // most) == 1.0
+    assert length_part(most + 1, most_words // (most + 1)) < 1.0
+    assert length_part(fewest, -(-fewest_words // fewest)) == 1.0
+    assert length_part(fewest - 1, -(-fewest_words // (fewest - 1))) < 1.0
+
+
 @pytest.mark.parametrize(
     "answer",
     [
