@@ -232,7 +232,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "tiny": Profile(
         name="tiny",
-        description="1M-parameter models on a laptop CPU (what CI runs)",
+        description="1M-parameter models on a laptop CPU",
         # measured on 2 CPU cores (2026-12-04, `run` alone on an AMD EPYC: 18.8 min in all); 05 takes about half a
         # minute once its experiments are cached
         expected_minutes={"00": 0.1, "01": 1.8, "02": 0.8, "03": 2.0, "04": 3.6, "05": 4.5, "06": 1.2,
