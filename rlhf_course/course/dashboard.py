@@ -1,6 +1,10 @@
 """The live RL dashboard (PPO in notebook 04, GRPO in 07): curves of every health metric, the answers to a few
 fixed prompts over time, and plain-language warnings, updated in place after every iteration (ipywidgets +
-matplotlib)."""
+matplotlib).
+
+Headless (`course.is_headless()`: the runner, nbval, the executed copies the book shows), nobody watches the
+live widget, so it is not shown; `close()` shows the run's final state instead: one readable 3×3 figure of the
+most telling curves (`summary_figure`), the warnings, and a few sample answers as a small table."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from IPython.display import display
 from tqdm.auto import tqdm
 
 from rlhf_course.course.session import is_headless
+from rlhf_course.course.tables import Table
 from rlhf_course.engine.rl import RLState, diagnose
 
 # metric → (title, what a healthy run looks like)
@@ -58,6 +63,51 @@ def ppo_figure(history: list[dict], panels: dict[str, tuple[str, str]] = PANELS)
     return fig
 
 
+# the curves the final figure shows, in this order (those of a dashboard's panels with data, at most 9)
+SUMMARY_KEYS = ("reward", "gold", "kl", "entropy", "clip_fraction", "approx_kl", "explained_variance",
+                "flat_groups", "verifier", "mean_length", "ended_fraction")
+
+
+def summary_keys(history: list[dict], panels: dict[str, tuple[str, str]] = PANELS) -> list[str]:
+    """The panels of the final figure: SUMMARY_KEYS that are in `panels` and have data, at most 9."""
+    present = {key for record in history for key in record}
+    return [key for key in SUMMARY_KEYS if key in panels and key in present][:9]
+
+
+def summary_figure(history: list[dict], panels: dict[str, tuple[str, str]] = PANELS, title: str = ""):
+    """The run's final state in one readable figure: a 3×3 grid of the most telling curves."""
+    keys = summary_keys(history, panels)
+    fig, axes = plt.subplots(3, 3, figsize=(12, 9.5), sharex=True)
+    for ax, key in zip(axes.flat, keys):
+        title_, healthy = panels[key]
+        points = [(r["iteration"], r[key]) for r in history if key in r]
+        ax.plot(*zip(*points), "o-" if key == "gold" else "-", ms=5, lw=2)
+        ax.set_title(title_, fontsize=12, pad=18)
+        ax.text(0.5, 1.02, f"healthy: {healthy}", transform=ax.transAxes, ha="center", va="bottom",
+                fontsize=10, color="grey")  # under the title, clear of the curve
+        ax.tick_params(labelsize=10)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(keys):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("iteration", fontsize=11)
+        ax.xaxis.set_tick_params(labelbottom=True)
+    if title:
+        fig.suptitle(title, fontsize=14)
+    fig.tight_layout()
+    return fig
+
+
+def samples_summary(samples: list[dict], prompts: list[str], shown: int = 2) -> Table:
+    """A few sample answers: for the first `shown` fixed prompts, the answer at the first and at the last
+    evaluation, with its gold score."""
+    points = samples[:1] + samples[1:][-1:]
+    rows = [{"prompt": prompt, "iteration": point["iteration"], "answer": point["answers"][i],
+             "gold": point["gold"][i]}
+            for i, prompt in enumerate(prompts[:shown]) for point in points]
+    return Table(rows, caption="Sample answers at the first and the last evaluation")
+
+
 def samples_table(samples: list[dict], prompts: list[str]) -> str:
     """HTML: rows = fixed prompts, columns = evaluation points; each cell the answer and its gold score."""
     head = "<tr><th>prompt</th>" + "".join(f"<th>iteration {s['iteration']}</th>" for s in samples) + "</tr>"
@@ -77,6 +127,8 @@ class PPODashboard:
                  panels: dict[str, tuple[str, str]] = PANELS):
         self.fixed_prompts = fixed_prompts
         self.panels = panels
+        self.method = method
+        self.state: RLState | None = None
         self.bar = tqdm(total=total_iterations, desc=method, unit="iteration")
         self.plots = widgets.Output()
         self.table = widgets.HTML()
@@ -86,10 +138,14 @@ class PPODashboard:
         self.shown_warnings: list[str] = []
 
     def _ipython_display_(self):
-        display(self.widget)
+        if is_headless():  # nobody watches it: close() shows the final state instead
+            print(f"{self.method} dashboard: live in JupyterLab; its final state follows the training cell.")
+        else:
+            display(self.widget)
 
     def update(self, state: RLState) -> None:  # PPO's or GRPO's
         record = state.history[-1]
+        self.state = state
         self.bar.update(1)
         self.bar.set_postfix(reward=f"{record['reward']:.2f}", kl=f"{record['kl']:.2f}",
                              gold=f"{record.get('gold', float('nan')):.3f}")
@@ -106,4 +162,19 @@ class PPODashboard:
             f"<div style='color:#a40;font-weight:bold'>⚠ {html.escape(w)}</div>" for w in self.shown_warnings)
 
     def close(self) -> None:
+        """End the progress bar; headless, show the run's final state (`finish`)."""
         self.bar.close()
+        if is_headless():
+            self.finish()
+
+    def finish(self) -> None:
+        """The run's final state: the summary figure, the warnings, a few sample answers."""
+        if self.state is None or not self.state.history:
+            return
+        fig = summary_figure(self.state.history, self.panels, f"{self.method}: the run at a glance")
+        display(fig)
+        plt.close(fig)
+        for warning in self.shown_warnings:
+            print(f"⚠ {warning}")
+        if self.state.samples:
+            display(samples_summary(self.state.samples, self.fixed_prompts))

@@ -8,7 +8,7 @@ Every figure of the sweep that the course quotes is checked here against the tab
   the tables it names, for the quantity the check below it records;
 - each check's threshold is the one in the tables' threshold column (a table measured with another threshold is
   out of date: rerun `experiments/robustness.py`);
-- the figures the prose quotes (the book's page "Will it work on my machine?", a few sentences of notebooks 04 and
+- the figures the prose quotes (the book's page "Will it work on my machine?", a few sentences of notebook
   07) are listed in QUOTED below with the quantity and tables each comes from; rewording one means updating its entry.
 
 A quoted figure with d decimals must be the table's value rounded to d decimals (d at most 3, the tables' own).
@@ -166,14 +166,6 @@ def test_no_free_form_sweep_figures_in_notebook_code():
 # (file, text with {placeholders}, {placeholder: (quantity, statistic)}, tables). The text must occur in the file
 # (a notebook's markdown cells joined, line breaks read as spaces) with each placeholder the table's figure.
 QUOTED = [
-    ("notebooks/04_ppo.ipynb", "the {runs} runs of the course's robustness sweeps (seeds and other CPU kernels, on two "
-     "kinds of CPU) gained {lo} to {hi} at win rates {wlo} to {whi}",
-     {"runs": ("ppo.gold_gain", "runs"), "lo": ("ppo.gold_gain", "min"), "hi": ("ppo.gold_gain", "max"),
-      "wlo": ("ppo.win_rate_vs_sft", "min"), "whi": ("ppo.win_rate_vs_sft", "max")}, BOTH),
-    ("notebooks/04_ppo.ipynb", "sampling SFT itself at temperature 0.7 instead of 1 already gains {lo} to {hi} here",
-     {"lo": (("SFT gold at T 0.7", "SFT gold"), "min"), "hi": (("SFT gold at T 0.7", "SFT gold"), "max")}, BOTH),
-    ("notebooks/04_ppo.ipynb", "PPO still wins there, by less ({lo} to {hi} in the sweeps)",
-     {"lo": ("ppo.gold_gain_at_t0.7", "min"), "hi": ("ppo.gold_gain_at_t0.7", "max")}, BOTH),
     ("notebooks/07_grpo.ipynb", "({runs} runs on two kinds of CPU: seeds and other CPU kernels) GRPO gained {lo} "
      "to {hi} gold over SFT, from {dlo} below PPO to {dhi} above it (median {dmed} below)",
      {"runs": ("grpo.gold_gain", "runs"), "lo": ("grpo.gold_gain", "min"), "hi": ("grpo.gold_gain", "max"),
