@@ -10,6 +10,11 @@ Chromium-family browser (Playwright; `tests/browser_finder.py`). Every request t
 counted as a failure: the site must work without internet. It checks for failed requests, JS
 errors, error outputs, typeset math, rendered widgets and, in chapters 01-07, at least one figure.
 Screenshots go to `runs/<profile>/book-screenshots/`. The browser test is skipped only when no browser is found.
+
+With RLHF_SCREENSHOTS set, `test_full_page_screenshots` also saves full-page screenshots of the pages a
+reader should look at after a change to the text (the landing page, chapters 03, 04, 05 and 07, the page
+"Will it work on my machine?"; `tests/book/site_screenshots.py`) into `runs/<profile>/book-screenshots/full-page/`
+(RLHF_SCREENSHOTS=1) or into the folder it names; it prints each page's height. Without it that test is skipped.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -25,6 +31,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from site_screenshots import CODE_COLUMN_JS, take  # tests/book/: pytest puts this folder on sys.path
 
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "book" / "_build" / "html"
@@ -37,6 +44,7 @@ CHROME_ARGS = [
 # the usual suspect, are vendored beside embed-amd.js (scripts/vendor_web_assets.sh).
 IGNORED_FAILURES: dict[str, str] = {}
 TRAINING_CHAPTERS = ("01", "02", "03", "04", "05", "06", "07")  # must show at least one figure
+CODE_COLUMN_CHARS = 100  # code lines of this many characters fit in a code cell at 1280 px (book/_assets/course.css)
 
 
 def _profile() -> str:
@@ -196,6 +204,11 @@ def test_book_site_in_browser(site, server, capsys, browser_path):
                 problems.append(f"{path}: no rendered figure")
             if report["text"] < 200:
                 problems.append(f"{path}: nearly empty page ({report['text']} characters)")
+            if path == f"chapters/{ppo}":  # the content column is wide enough for the course's code lines
+                column = page.evaluate(CODE_COLUMN_JS)
+                if column and column["chars"] < CODE_COLUMN_CHARS:
+                    problems.append(f"{path}: a code line holds {column['chars']} characters at 1280 px, "
+                                    f"fewer than {CODE_COLUMN_CHARS}: see book/_assets/course.css")
             if path == "intro.html" or path == f"chapters/{ppo}":
                 shot = shots_dir / f"{Path(path).stem}.png"
                 page.screenshot(path=str(shot))
@@ -218,3 +231,22 @@ def test_book_site_in_browser(site, server, capsys, browser_path):
             print(f"screenshot: {shot}")
     assert not problems, "\n".join(problems)
     assert all(s.exists() and s.stat().st_size > 2_000 for s in shots), shots
+
+
+@pytest.mark.skipif(not os.environ.get("RLHF_SCREENSHOTS"), reason="set RLHF_SCREENSHOTS=1 (or a folder) for them")
+def test_full_page_screenshots(site, capsys, browser_path):
+    """Full-page screenshots of the pages to look at after a change to the text, for a person to read."""
+    from rlhf_course.paths import runs_dir
+
+    where = os.environ["RLHF_SCREENSHOTS"]
+    folder = runs_dir(site["profile"]) / "book-screenshots" / "full-page"
+    folder = folder if where.lower() in ("1", "yes", "true") else Path(where)
+    for old in folder.glob("*.png"):  # only this run's screenshots
+        old.unlink()
+    shots = take(folder, browser_path, HTML)
+    with capsys.disabled():
+        for shot in shots:
+            column = shot["code_column"]
+            chars = f", {column['chars']} code characters a line" if column else ""
+            print(f"screenshot: {shot['file']} ({shot['height']} px high{chars})")
+    assert shots and all(Path(s["file"]).stat().st_size > 2_000 for s in shots), shots

@@ -190,7 +190,7 @@ QUOTED = [
     ("book/robustness.md", "put happy words into anywhere from {lo} % to {hi} % more of the stories",
      {"lo": ("PPO happy share gain against the happy-biased RM", "%min"),
       "hi": ("PPO happy share gain against the happy-biased RM", "%max")}, BOTH),
-    ("book/robustness.md", "after (the {runs} runs of the two committed sweeps",
+    ("book/robustness.md", "The after column is the {runs} runs of the two current sweeps",
      {"runs": ("ppo.gold_gain", "runs")}, BOTH),
     ("book/robustness.md",
      "gold falls {lo} to {hi} past its peak over the {runs} runs of the next sweep (median {med})",
