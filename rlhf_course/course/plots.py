@@ -184,19 +184,22 @@ def gold_vs_kl(points: dict[str, tuple[float, float]]):
 
 def scoreboard(rows: dict[str, dict], best_of_n: list[dict] | None = None):
     """The course's methods on one picture: gold (with its 95% interval) against KL from SFT, one point each;
-    `best_of_n` (`{"n", "gold", "kl"}` with the analytic KL) as a curve.
+    `best_of_n` (`{"n", "gold", "kl"}` with the analytic KL) as a curve. The legend sits under the axes, in two
+    columns, so that the figure reads at the width of a page's text.
     `rows`: name → {"gold", "low", "high", "kl"}."""
-    fig, ax = plt.subplots(figsize=(8, 4.8))
+    fig, ax = plt.subplots(figsize=(7, 5.6))
     if best_of_n:
         ax.plot([p["kl"] for p in best_of_n], [p["gold"] for p in best_of_n], "--", color="grey", zorder=1,
                 label="best-of-n (n = " + ", ".join(str(p["n"]) for p in best_of_n) + ")")
-    for name, row in rows.items():
-        ax.errorbar(row["kl"], row["gold"], yerr=[[row["gold"] - row["low"]], [row["high"] - row["gold"]]], fmt="o",
-                    ms=7, capsize=3, label=name, zorder=2)
+    markers = "osD^vP*Xhp<>"
+    for i, (name, row) in enumerate(rows.items()):
+        ax.errorbar(row["kl"], row["gold"], yerr=[[row["gold"] - row["low"]], [row["high"] - row["gold"]]],
+                    fmt=markers[i % len(markers)], ms=7, capsize=3, label=name, zorder=2)
     ax.set_xlabel("KL from SFT (nats per answer)")
-    ax.set_ylabel("gold score (mean over 200 test prompts, 95% interval)")
+    ax.set_ylabel("gold score (mean, 95% interval)")
     ax.set_title("What each method bought, and how far it moved from SFT")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     fig.tight_layout()
     return fig
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from rlhf_course.course import exercises
+from rlhf_course.course.exercises import predictions
 from rlhf_course.engine import training
 from rlhf_course.phases import ppo
 
@@ -83,11 +84,16 @@ def test_every_exercise_is_in_its_notebook_with_its_solution_folded_in_the_book(
 def test_a_prediction_is_revealed_from_the_measured_numbers(capsys):
     exercises.ask("05.P")
     assert "b) it rises, then falls" in capsys.readouterr().out
-    assert exercises.reveal("05.P", "b", gold_by_n=[0.6, 0.7, 0.65]) == "b"
-    assert capsys.readouterr().out.startswith("You were right. The run says b)")
-    assert exercises.reveal("04.P", "a", gain=0.11, gain_at_t07=0.05) == "c"
-    assert "You said a." in capsys.readouterr().out
-    assert exercises.reveal("03.P", None, place_probe=0.45) == "b"
+    # reveal prints and returns nothing: a cell that ends on it shows its message and no stray letter
+    assert exercises.reveal("05.P", "b", gold_by_n=[0.6, 0.7, 0.65]) is None
+    out = capsys.readouterr().out
+    assert out.startswith("You were right. The run says b)")
+    assert "gold_by_n = [0.600, 0.700, 0.650]" in out and out.count("The run says") == 1
+    assert exercises.reveal("04.P", "a", gain=0.11, gain_at_t07=0.05) is None
+    assert "You said a. The run says c)" in capsys.readouterr().out
+    assert predictions.right_answer("03.P", place_probe=0.45) == "b"
+    exercises.reveal("03.P", None, place_probe=0.45)
+    assert capsys.readouterr().out.startswith("The run says b)")
 
 
 # Wrong answers no hint names, which inputs with as many wins as losses, exact ties only, one floor, one β or ε,

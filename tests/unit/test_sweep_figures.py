@@ -8,8 +8,8 @@ Every figure of the sweep that the course quotes is checked here against the tab
   the tables it names, for the quantity the check below it records;
 - each check's threshold is the one in the tables' threshold column (a table measured with another threshold is
   out of date: rerun `experiments/robustness.py`);
-- the figures the prose quotes (the book's page "Will it work on my machine?", a few sentences of notebook
-  07) are listed in QUOTED below with the quantity and tables each comes from; rewording one means updating its entry.
+- the figures the prose quotes (the book's page "Will it work on my machine?") are listed in QUOTED below with the
+  quantity and tables each comes from; rewording one means updating its entry.
 
 A quoted figure with d decimals must be the table's value rounded to d decimals (d at most 3, the tables' own).
 """
@@ -166,18 +166,6 @@ def test_no_free_form_sweep_figures_in_notebook_code():
 # (file, text with {placeholders}, {placeholder: (quantity, statistic)}, tables). The text must occur in the file
 # (a notebook's markdown cells joined, line breaks read as spaces) with each placeholder the table's figure.
 QUOTED = [
-    ("notebooks/07_grpo.ipynb", "({runs} runs on two kinds of CPU: seeds and other CPU kernels) GRPO gained {lo} "
-     "to {hi} gold over SFT, from {dlo} below PPO to {dhi} above it (median {dmed} below)",
-     {"runs": ("grpo.gold_gain", "runs"), "lo": ("grpo.gold_gain", "min"), "hi": ("grpo.gold_gain", "max"),
-      "dlo": ("GRPO gold − PPO gold", "-min"), "dhi": ("GRPO gold − PPO gold", "max"),
-      "dmed": ("GRPO gold − PPO gold", "-median")}, BOTH),
-    ("notebooks/07_grpo.ipynb", "Over the {runs} runs of the course's robustness sweeps",
-     {"runs": ("grpo.gold_gain", "runs")}, BOTH),
-    ("notebooks/07_grpo.ipynb", "Best-of-16 with notebook 03's reward model (gold {lo} to {hi},",
-     {"lo": ("best-of-16 gold (notebook 03's reward model)", "min"),
-      "hi": ("best-of-16 gold (notebook 03's reward model)", "max")}, BOTH),
-    ("notebooks/07_grpo.ipynb", "gained about as much (between {dlo} below and {dhi} above it)",
-     {"dlo": ("GRPO gold − PPO gold", "-min"), "dhi": ("GRPO gold − PPO gold", "max")}, BOTH),
     ("book/robustness.md", "(its correlation with length rises by {lo} to {hi})",
      {"lo": ("evaluation.length_bias_reward_correlation", "min"),
       "hi": ("evaluation.length_bias_reward_correlation", "max")}, BOTH),

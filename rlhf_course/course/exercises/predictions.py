@@ -35,15 +35,30 @@ def ask(prediction_id: str) -> None:
         print(f"  {letter}) {text}")
 
 
-def reveal(prediction_id: str, guess: str | None, **measured) -> str:
-    """Which choice the run proved right, against your `guess` (None: no guess), and what it shows."""
+def _shown(value) -> str:
+    """A measured number as the reveal prints it: floats (alone or in a list) to 3 decimals."""
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    return str(value)
+
+
+def right_answer(prediction_id: str, **measured) -> str:
+    """The letter of the choice that the measured numbers prove right."""
+    return PREDICTIONS[prediction_id].answer(**measured)
+
+
+def reveal(prediction_id: str, guess: str | None, **measured) -> None:
+    """Print which choice the run proved right, against your `guess` (None: no guess), and what it shows.
+
+    Returns nothing, so that a cell ending on `reveal(...)` shows the message once and no stray value after it."""
     item = PREDICTIONS[prediction_id]
-    right = item.answer(**measured)
-    numbers = ", ".join(f"{k} = {v:.3f}" if isinstance(v, float) else f"{k} = {v}" for k, v in measured.items())
+    right = right_answer(prediction_id, **measured)
+    numbers = ", ".join(f"{k} = {_shown(v)}" for k, v in measured.items())
     verdict = ("" if guess is None else "You were right. " if str(guess).strip().lower() == right
                else f"You said {guess}. ")
     print(f"{verdict}The run says {right}) {item.choices[right]} ({numbers}). {item.why}")
-    return right
 
 
 prediction(
