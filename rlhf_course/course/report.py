@@ -40,6 +40,8 @@ def record_phase(profile_name: str, phase: str, entry: dict) -> PhaseSummary:
 class PhaseSummary:
     """The end of a notebook: its checks (value, bound, passed) and its headline numbers, saved in report.json."""
 
+    MOST_ROWS_PER_ENTRY = 6
+
     def __init__(self, phase: str, entry: dict, checks: dict, path: Path):
         self.phase, self.entry, self.checks, self.path = phase, entry, checks, path
 
@@ -48,9 +50,14 @@ class PhaseSummary:
                            "expected": f"≥ {check['at_least']}" if check["at_least"] is not None
                            else f"≤ {check['at_most']}", "passed": check["passed"]}
                           for name, check in self.checks.items()], caption="What this notebook checked")
-        numbers = flatten(self.entry)
-        headline = Table([{"number": name, "value": value} for name, value in numbers.items()],
-                         caption=f"Saved to report.json under phases.{self.phase}")
+        rows = []
+        for key, value in self.entry.items():  # a large nested entry (a scoreboard) is named, not spelled out
+            numbers = flatten(value, f"{key}.") if isinstance(value, dict) else {key: value}
+            if len(numbers) > self.MOST_ROWS_PER_ENTRY:
+                rows.append({"number": key, "value": f"{len(numbers)} numbers"})
+            else:
+                rows += [{"number": name, "value": number} for name, number in flatten(numbers).items()]
+        headline = Table(rows, caption=f"Saved to report.json under phases.{self.phase}")
         return [table for table in (outcomes, headline) if table.rows]
 
     def _repr_html_(self) -> str:

@@ -32,3 +32,11 @@ def test_record_phase_returns_this_phases_checks_and_numbers_not_the_whole_repor
     assert outcomes.rows == [["gold_gain", 0.14, "≥ 0.1", True]]
     assert numbers.rows == [["wall_s", 12.0], ["gold.ppo", 0.75]]
     assert report.read_report("tiny")["phases"]["ppo"] == {"wall_s": 12.0, "gold": {"ppo": 0.75}}
+
+
+def test_a_large_nested_entry_is_named_with_its_size_not_spelled_out(runs):
+    board = {name: {"gold": 0.5, "low": 0.4, "high": 0.6} for name in ("sft", "ppo", "dpo")}
+    summary = report.record_phase("tiny", "grpo", {"wall_s": 3.0, "gold": {"grpo": 0.7}, "scoreboard": board,
+                                                   "curve": [1, 2]})
+    (numbers,) = summary.tables()
+    assert numbers.rows == [["wall_s", 3.0], ["gold.grpo", 0.7], ["scoreboard", "9 numbers"]]
