@@ -153,7 +153,7 @@ def test_an_uncatalogued_mistake_gets_feedback_a_student_can_debug_with():
     message = str(failed.value)
     assert "on input 1 of 4, returns differs at [0, 0]: expected 0.9721, got -0.8322" in message
     assert "rewards = tensor of shape (3, 5):" in message and "gamma = 1" in message and "lam = 0.95" in message
-    assert "Expected returns: tensor of shape (3, 5):" in message and "Your returns:" in message
+    assert "Expected returns: tensor of shape (3, 5):" in message and "Yours: tensor of shape (3, 5):" in message
     assert "0.832170963" not in message  # not 16 digits of a flattened tensor
     with pytest.raises(exercises.ExerciseFailed, match=r"returns has shape \(3, 4\); expected \(3, 5\)"):
         exercises.check("04.2", lambda r, v, m, g, l: (reference(r, v, m, g, l)[0], reference(r, v, m, g, l)[1][:, :4]))

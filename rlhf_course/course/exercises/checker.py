@@ -104,7 +104,7 @@ def mismatch(ex: Exercise, number: int, cases: list[tuple], expected, got) -> st
         where = f"{name} is {_show(g)}; expected {_show(e)}"
     elif isinstance(e, torch.Tensor) and isinstance(g, torch.Tensor) and e.shape == g.shape:
         where, shown = f"{name} differs {_first_difference(e, g)}", "\n".join(
-            [f"Expected {name}: {_show(e)}", f"Your {name}: {_show(g)}"])
+            [f"Expected {name}: {_show(e)}", f"Yours: {_show(g)}"])
     elif isinstance(e, torch.Tensor) and isinstance(g, torch.Tensor):
         where = f"{name} has shape {tuple(g.shape)}; expected {tuple(e.shape)}"
     else:
