@@ -7,6 +7,8 @@
     feedback/  human feedback: rankings, the preference store, the ranking widget, annotators, the classroom
     course/    the notebooks' plumbing: session, report, exercises, plots, dashboards, cached experiments
 
-Data flows one way: world -> corpus -> base -> sft -> rankings -> reward -> ppo / dpo / grpo -> evaluation.
+Data flows one way: world -> corpus -> base (01) -> sft (02) -> rankings -> reward model (03) -> ppo (04), judged in
+evaluation (05); dpo (06) learns from the rankings without a reward model; grpo (07) from the reward model or a
+verifier.
 `config` holds every size, `outline` the list of notebooks, `paths` where runs are kept.
 """

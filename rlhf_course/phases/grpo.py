@@ -13,8 +13,8 @@ one scalar reward per answer as a `(prompts, K)` tensor.
 constant B · max_tokens.
 
 The loop `train_grpo` reads top to bottom like `ppo.train_ppo` and shares its pieces (the sampler, the one
-log-prob function, the reward model's normalised score, the missing-EOS penalty; from `engine/rl.py` the k3 KL,
-the masked mean, the ratio check, the update statistics, the NaN guard and the state a dashboard draws):
+log-prob function, the reward model's normalised score, a missing-EOS penalty of its own size; from `engine/rl.py`
+the k3 KL, the masked mean, the ratio check, the update statistics, the NaN guard and the state a dashboard draws):
 
  1. rollout: each prompt repeated K times, plain sampling at a temperature; stop at EOS
  2. log-probs of the rollout under the policy and the frozen reference

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from rlhf_course import world
-from rlhf_course.config import GRPOConfig, get_profile
+from rlhf_course.config import PROFILES, GRPOConfig, get_profile
 from rlhf_course.engine import models
 from rlhf_course.phases import grpo, reward
 from rlhf_course.world import verifier
@@ -255,3 +255,12 @@ def test_the_verifier_checks_the_letter_of_the_request():
     words = "Lily fox forest. The end."
     assert verifier.verify_answer(prompt, words) == {"name": 1, "animal": 1, "place": 1, "ending": 1, "length": 0}
     assert world.gold_score(prompt, words) < 0.3
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_grpo_samples_as_many_answers_as_ppo_in_every_profile(profile):
+    """Notebook 07 compares GRPO with PPO at the same number of sampled answers, and asserts it."""
+    ppo_config, grpo_config = PROFILES[profile].ppo, PROFILES[profile].grpo
+    grpo_config.validate()
+    assert (grpo_config.iterations * grpo_config.answers_per_iteration
+            == ppo_config.iterations * ppo_config.prompts_per_iteration)
