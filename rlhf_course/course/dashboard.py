@@ -119,9 +119,9 @@ def samples_table(samples: list[dict], prompts: list[str]) -> str:
     return f"<table style='{style}'>{head}{''.join(rows)}</table>".replace("<td>", f"<td style='{style}'>")
 
 
-class PPODashboard:
+class RLDashboard:
     """Call `update(state)` after each iteration; display the dashboard in a notebook cell. For GRPO:
-    `PPODashboard(iterations, prompts, method="GRPO", panels=GRPO_PANELS)`."""
+    `RLDashboard(iterations, prompts, method="GRPO", panels=GRPO_PANELS)`."""
 
     def __init__(self, total_iterations: int, fixed_prompts: list[str], method: str = "PPO",
                  panels: dict[str, tuple[str, str]] = PANELS):

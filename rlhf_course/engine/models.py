@@ -14,8 +14,6 @@ its tokenizer instead of notebook 01's (`import_base_model`, on the first load),
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
 import tempfile
 import time
@@ -33,7 +31,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from rlhf_course.config import ModelConfig, Profile, base_model_source, course_seed, get_profile
+from rlhf_course.config import ModelConfig, Profile, base_model_source, get_profile
 from rlhf_course.outline import checkpoint_notebook
 from rlhf_course.paths import checkpoint_dir, repo_root, runs_dir  # noqa: F401  (re-exported: where checkpoints live)
 
@@ -299,3 +297,14 @@ def import_base_model(source: str, profile: Profile) -> Path:
     return save_checkpoint(model, tokenizer, "base", profile, metrics={}, wall_s=time.perf_counter() - start,
                            extra={"source": source, "added_tokens": added,
                                   "parameters": count_parameters(model)})
+
+
+def check_same_tokenizer(policy_tokenizer: PreTrainedTokenizerBase, reward_tokenizer: PreTrainedTokenizerBase):
+    """PPO and GRPO feed the policy's token ids to the reward model: both must use the same vocabulary."""
+    if (policy_tokenizer.get_vocab() != reward_tokenizer.get_vocab()
+            or policy_tokenizer.eos_token_id != reward_tokenizer.eos_token_id
+            or policy_tokenizer.pad_token_id != reward_tokenizer.pad_token_id):
+        raise ValueError(
+            "the reward model uses a different tokenizer from the policy; PPO and GRPO pass the policy's token ids "
+            "straight to the reward model, so train the reward model from this policy's SFT checkpoint (03)"
+        )

@@ -133,17 +133,6 @@ def token_values(value_model: PreTrainedModel, input_ids: torch.Tensor, attentio
     return value_model.score(hidden[:, prompt_len - 1 : -1]).squeeze(-1).float()  # (B, T)
 
 
-def check_same_tokenizer(policy_tokenizer: PreTrainedTokenizerBase, reward_tokenizer: PreTrainedTokenizerBase):
-    """PPO feeds the policy's token ids to the reward model: both must use the same vocabulary."""
-    if (policy_tokenizer.get_vocab() != reward_tokenizer.get_vocab()
-            or policy_tokenizer.eos_token_id != reward_tokenizer.eos_token_id
-            or policy_tokenizer.pad_token_id != reward_tokenizer.pad_token_id):
-        raise ValueError(
-            "the reward model uses a different tokenizer from the policy; PPO passes the policy's token ids "
-            "straight to the reward model, so train the reward model from this policy's SFT checkpoint (03)"
-        )
-
-
 # --------------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------------

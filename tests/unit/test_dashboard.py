@@ -24,7 +24,7 @@ def test_samples_table_escapes_model_text():
 
 def test_update_shows_warnings_and_skips_frames_headless(monkeypatch):
     monkeypatch.setenv("RLHF_HEADLESS", "1")
-    board = dashboard.PPODashboard(4, ["p"])
+    board = dashboard.RLDashboard(4, ["p"])
     state = _state()
     for record, kl in zip(state.history, [0.0, -1.0, -1.0, -1.0]):
         record["kl"] = kl
@@ -68,7 +68,7 @@ def test_close_headless_shows_the_final_figure_and_a_few_answers(monkeypatch):
     samples = [{"iteration": i, "answers": [f"answer {i}", "other", "third"], "gold": [0.5, 0.6, 0.7]}
                for i in (1, 5, 9)]
     state = rl.RLState(history=_history(9), samples=samples)
-    board = dashboard.PPODashboard(9, ["p1", "p2", "p3"])
+    board = dashboard.RLDashboard(9, ["p1", "p2", "p3"])
     board.update(state)
     board.close()
     figure, table = shown
@@ -79,7 +79,7 @@ def test_close_headless_shows_the_final_figure_and_a_few_answers(monkeypatch):
 def test_live_widget_shown_only_when_someone_watches(monkeypatch, capsys):
     shown = []
     monkeypatch.setattr(dashboard, "display", shown.append)
-    board = dashboard.PPODashboard(2, ["p"])
+    board = dashboard.RLDashboard(2, ["p"])
     monkeypatch.setenv("RLHF_HEADLESS", "1")
     board._ipython_display_()
     assert shown == [] and "JupyterLab" in capsys.readouterr().out

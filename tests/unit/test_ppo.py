@@ -161,8 +161,8 @@ def test_a_reward_model_with_another_tokenizer_is_refused(tok):
 
     other = tokenizer.train_tokenizer([d["text"] for d in world.make_corpus(300, seed=9)], vocab_size=400)
     with pytest.raises(ValueError, match="different tokenizer"):
-        ppo.check_same_tokenizer(tok, other)
-    ppo.check_same_tokenizer(tok, tok)
+        models.check_same_tokenizer(tok, other)
+    models.check_same_tokenizer(tok, tok)
 
 
 def test_nan_loss_stops_with_the_policy_restored(tok, actors, monkeypatch):
