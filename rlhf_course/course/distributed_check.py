@@ -157,7 +157,8 @@ def compare(phases: list[str] | None = None, processes: int = 2) -> list[PhaseCo
 
 def table(rows: list[PhaseComparison], processes: int = 2) -> str:
     """The comparison as a Markdown table."""
-    lines = [f"| phase | steps | largest loss difference (1 vs {processes} processes) | largest parameter difference | equal |",
+    lines = [f"| phase | steps | largest loss difference (1 vs {processes} processes) "
+             "| largest parameter difference | equal |",
              "|---|---:|---:|---:|---|"]
     lines += [f"| {r.phase} | {r.steps} | {r.loss_difference:.2e} | {r.parameter_difference:.2e} | "
               f"{'yes' if r.equal else 'NO'} |" for r in rows]
