@@ -1,6 +1,8 @@
 """Data-parallel training: 2 gloo processes train as one on the same global batch, bad splits are refused before
 training, and one process (no torchrun) runs exactly the loop it ran before."""
 
+import dataclasses
+
 import pytest
 import torch
 from datasets import Dataset
@@ -8,8 +10,8 @@ from datasets import Dataset
 from rlhf_course import world
 from rlhf_course.__main__ import main
 from rlhf_course.config import DPOConfig, PretrainConfig, RewardConfig, SFTConfig, get_profile
-from rlhf_course.course import distributed_check, launch
-from rlhf_course.engine import distributed
+from rlhf_course.course import distributed_check, launch, report
+from rlhf_course.engine import distributed, models
 from rlhf_course.engine.precision import training_precision
 from rlhf_course.engine.training import backward_and_step, cosine_lr, make_optimizer, set_lr, shuffled_batches
 from rlhf_course.phases import dpo, pretrain, reward, sft
@@ -116,3 +118,22 @@ def test_train_reward_without_notebook_03s_rankings_says_where_they_come_from(ru
 def test_distributed_check_refuses_an_unknown_phase(capsys):
     assert main(["distributed-check", "ppo"]) == 2
     assert "no phase 'ppo' to check" in capsys.readouterr().err
+
+
+def test_train_sft_writes_the_checkpoint_the_next_notebook_loads(tok, small_model, runs):
+    profile = get_profile("tiny")
+    models.save_checkpoint(small_model, tok, "base", profile, metrics={}, wall_s=0)
+    small = dataclasses.replace(profile, world=dataclasses.replace(profile.world, demonstrations=20),
+                                sft=dataclasses.replace(profile.sft, epochs=0.1))  # one step
+    metrics = launch.train("sft", small)
+    assert metrics["processes"] == 1 and metrics["final_loss"] > 0
+    _, _, meta = models.load_checkpoint("sft", "tiny", device="cpu")
+    assert meta["metrics"]["launched"] == "python -m rlhf_course train"
+    assert report.read_report("tiny")["phases"]["sft"]["wall_s"] >= 0  # what notebook 05 reads
+
+
+def test_distributed_check_exits_1_when_the_processes_disagree(monkeypatch, capsys):
+    row = distributed_check.PhaseComparison("sft", steps=3, loss_difference=2e-3, parameter_difference=0.0)
+    monkeypatch.setattr(distributed_check, "compare", lambda phases, processes: [row])
+    assert main(["distributed-check"]) == 1
+    assert "| sft | 3 | 2.00e-03 |" in capsys.readouterr().out
