@@ -2,7 +2,7 @@
 
     world/     the generated world: stories and requests, the gold judge, the tokenizer, the verifier
     engine/    what every phase runs on: models and checkpoints, sampling, training steps, number formats,
-               what the RL loops share (rl)
+               what the RL loops share (rl), data-parallel training under torchrun (distributed)
     phases/    one module per algorithm: pretrain, sft, reward, ppo, dpo, grpo, evaluation
     feedback/  human feedback: rankings, the preference store, the ranking widget, annotators, the classroom
     course/    the notebooks' plumbing: session, report, exercises, plots, dashboards, cached experiments

@@ -6,6 +6,9 @@
     python -m rlhf_course clean [--profile P] [--seed N]   delete runs/<profile> (checkpoints, outputs)
     python -m rlhf_course prefs check PATH...              validate preference files (JSONL)
     python -m rlhf_course exercises [--out DIR]            write the student edition (solutions stubbed)
+    python -m rlhf_course train PHASE [--profile P] [--seed N]   train pretrain/sft/reward/dpo outside a notebook;
+                              under `torchrun --nproc_per_node N -m rlhf_course train PHASE`, in N processes
+    python -m rlhf_course distributed-check                check that 2 processes train as one (exit 1 if not)
 
 Bad input (an unknown profile or notebook, a missing checkpoint) gets one line of explanation and a
 non-zero exit status, never a traceback.
@@ -286,6 +289,34 @@ def command_exercises(args) -> int:
     return 0
 
 
+def command_train(args) -> int:
+    from rlhf_course.course import launch
+
+    use_seed(args)
+    try:
+        launch.train(args.phase, get_profile(args.profile))
+    except launch.LaunchError as error:
+        raise UsageError(str(error)) from None
+    return 0
+
+
+def command_distributed_check(args) -> int:
+    from rlhf_course.course import distributed_check
+
+    unknown = [phase for phase in args.phases if phase not in distributed_check.PHASES]
+    if unknown:
+        raise UsageError(f"no phase {unknown[0]!r} to check; the supervised phases are "
+                         f"{', '.join(distributed_check.PHASES)}")
+    rows = distributed_check.compare(args.phases, processes=2)
+    print(distributed_check.table(rows))
+    if all(row.equal for row in rows):
+        print(f"2 processes train as one: every difference is within {distributed_check.TOLERANCE:g}")
+        return 0
+    print(f"2 processes differ from one beyond {distributed_check.TOLERANCE:g}: see the rows marked NO",
+          file=sys.stderr)
+    return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rlhf_course", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -320,6 +351,20 @@ def build_parser() -> argparse.ArgumentParser:
     clean.set_defaults(func=command_clean)
 
     add_prefs_commands(commands.add_parser("prefs", help="preference files"))
+
+    from rlhf_course.course.launch import NOT_YET_DISTRIBUTED, SUPERVISED  # light: no torch-heavy imports yet
+
+    train = commands.add_parser("train", help="train one phase outside a notebook (1 process, or N under torchrun)")
+    train.add_argument("phase", choices=[*SUPERVISED, *NOT_YET_DISTRIBUTED])
+    train.add_argument("--profile", help=profile_help)
+    train.add_argument("--seed", type=int, help=seed_help)
+    train.set_defaults(func=command_train)
+
+    check = commands.add_parser("distributed-check",
+                                help="train each supervised phase a few steps in 1 and in 2 processes; compare")
+    check.add_argument("phases", nargs="*", metavar="PHASE",
+                       help=f"which phases (default: all of {', '.join(SUPERVISED)})")
+    check.set_defaults(func=command_distributed_check)
     return parser
 
 

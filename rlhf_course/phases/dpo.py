@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from rlhf_course.config import DPOConfig
+from rlhf_course.engine import distributed
 from rlhf_course.engine.generation import answer_logprob_sums
 from rlhf_course.engine.preference_batches import distinct_answers, ranking_batches, scored_by_length
 from rlhf_course.engine.training import check_finite, cosine_lr, make_optimizer, set_lr
@@ -58,25 +59,29 @@ def train_dpo(
     if config.beta <= 0 or math.isnan(config.beta):
         raise ValueError(f"DPO's beta must be positive, not {config.beta}")
     device = policy.device
+    distributed.check_global_batch(config.batch_size, len(pairs), "DPO")
     reference.eval().requires_grad_(False)
     # The pairs of one ranking share a batch and each distinct answer goes through the models once (as for the
     # reward model, `engine/preference_batches.py`): K answers give K(K-1)/2 pairs.
     optimizer = make_optimizer(policy.parameters(), config.lr)
-    total_steps, batches = ranking_batches(pairs, config.batch_size, config.epochs, seed)
+    total_steps, batches = ranking_batches(pairs, config.batch_size, config.epochs, seed)  # the same on every rank
+    trained = distributed.wrap(policy)  # under torchrun: DDP, which averages the gradients over the processes
     history = []
     start = time.perf_counter()
     policy.train()
-    for step, batch in enumerate(tqdm(batches, total=total_steps, desc="DPO")):
-        texts, chosen, rejected = distinct_answers(batch)
+    for step, batch in enumerate(tqdm(batches, total=total_steps, desc="DPO", disable=not distributed.is_main())):
+        local = distributed.shard(batch, "a batch of pairs")  # this process's pairs of the global batch
+        texts, chosen, rejected = distinct_answers(local)
         examples = [tokenize_demonstration(tokenizer, prompt, answer) for prompt, answer in texts]
         tensors = {k: v.to(device) for k, v in collate(examples, tokenizer.pad_token_id).items()}
         set_lr(optimizer, lr := cosine_lr(step, total_steps, config.warmup_steps, config.lr))
         with torch.no_grad():
             reference_logps = answer_logprob_sums(reference, **tensors)  # (distinct answers,)
-        policy_logps = answer_logprob_sums(policy, **tensors)
+        policy_logps = answer_logprob_sums(trained, **tensors)
         loss = loss_fn(policy_logps[chosen], policy_logps[rejected], reference_logps[chosen],
                         reference_logps[rejected], config.beta)
         check_finite(loss, "the DPO loss", step)
+        loss = distributed.global_mean(loss, len(local))  # a mean over all the processes' pairs
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
@@ -84,8 +89,10 @@ def train_dpo(
         with torch.no_grad():
             implicit = config.beta * (policy_logps - reference_logps)  # implicit rewards of the distinct answers
             margin = implicit[chosen] - implicit[rejected]  # (pairs,)
-        record = {"step": step, "loss": loss.item(), "margin": margin.mean().item(),
-                  "accuracy": (margin > 0).float().mean().item(), "lr": lr, "elapsed_s": time.perf_counter() - start}
+        record = {"step": step, "loss": distributed.all_reduce_mean(loss).item(),
+                  "margin": distributed.logged_mean(margin.mean(), len(local)).item(),
+                  "accuracy": distributed.logged_mean((margin > 0).float().mean(), len(local)).item(),
+                  "lr": lr, "elapsed_s": time.perf_counter() - start}
         history.append(record)
         if on_step:
             on_step(record)

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from rlhf_course.config import PretrainConfig
+from rlhf_course.engine import distributed
 from rlhf_course.engine.precision import training_precision
 from rlhf_course.engine.training import backward_and_step, check_finite, cosine_lr, make_optimizer, set_lr
 
@@ -71,7 +72,8 @@ def pretrain(
     loss (notebook 01 passes the one written in its exercise).
     """
     device = model.device
-    generator = torch.Generator().manual_seed(seed)
+    distributed.check_global_batch(config.batch_size, len(train_stream) - config.block_size, "pretraining")
+    generator = torch.Generator().manual_seed(seed)  # the same on every rank: all draw the same global batch
     optimizer = make_optimizer(model.parameters(), config.lr, config.weight_decay)
     precision = training_precision(device)  # bfloat16 or float16 autocast on a GPU, float32 on a CPU
     scaler = precision.grad_scaler()  # float16 only: scales the loss so small gradients do not vanish
@@ -79,25 +81,29 @@ def pretrain(
     model.train()
     # A small model is many small kernels; torch.compile fuses them (on a GPU: 2.2x the tokens/s, see
     # benchmarks/results/gpu_h200.md). Only the training forward is compiled; the model itself is unchanged.
-    forward = torch.compile(model) if config.compile and device.type == "cuda" else model
+    trained = distributed.wrap(model)  # under torchrun: DDP, which averages the gradients over the processes
+    forward = torch.compile(trained) if config.compile and device.type == "cuda" else trained
     start = time.perf_counter()
-    for step in tqdm(range(config.steps), desc="pretraining"):
+    for step in tqdm(range(config.steps), desc="pretraining", disable=not distributed.is_main()):
         lr = cosine_lr(step, config.steps, config.warmup_steps, config.lr)
         set_lr(optimizer, lr)
-        batch = random_blocks(train_stream, config.batch_size, config.block_size, generator).to(device)
+        batch = random_blocks(train_stream, config.batch_size, config.block_size, generator)
+        batch = distributed.shard(batch).to(device)  # this process's rows of the global batch
         with precision.autocast():
             try:
                 logits = forward(input_ids=batch).logits
             except Exception as error:  # a compiler failure must not cost the run: train eagerly instead
-                if forward is model:
+                if forward is trained:
                     raise
                 print(f"torch.compile failed ({type(error).__name__}: {error}); training without it")
-                forward = model
+                forward = trained
                 logits = forward(input_ids=batch).logits
         loss = loss_fn(logits.float(), batch)  # the loss in float32 under any autocast
         check_finite(loss, "the pretraining loss", step)
         backward_and_step(loss, optimizer, scaler, model.parameters())
-        record = {"step": step, "loss": loss.item(), "lr": lr, "elapsed_s": time.perf_counter() - start}
+        # every rank has as many tokens, so the mean of the ranks' means is the global batch's mean
+        record = {"step": step, "loss": distributed.all_reduce_mean(loss).item(), "lr": lr,
+                  "elapsed_s": time.perf_counter() - start}
         history.append(record)
         if on_step:
             on_step(record)

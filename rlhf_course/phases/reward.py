@@ -26,6 +26,7 @@ from transformers.utils import logging as hf_logging
 
 from rlhf_course import world
 from rlhf_course.config import RewardConfig
+from rlhf_course.engine import distributed
 from rlhf_course.engine.precision import training_precision
 from rlhf_course.engine.preference_batches import distinct_answers, ranking_batches, scored_by_length
 from rlhf_course.engine.sampling import position_ids_from_mask
@@ -121,6 +122,7 @@ def train_reward_model(
     """Fit `model` to preference `pairs` (`{"prompt", "chosen", "rejected"}`); history of loss and accuracy.
     `loss_fn(chosen_rewards, rejected_rewards)`: the loss (notebook 03 passes the one written in its exercise)."""
     device = model.device
+    distributed.check_global_batch(config.batch_size, len(pairs), "the reward model")
     head = [p for n, p in model.named_parameters() if n.startswith("score.")]
     backbone = [p for n, p in model.named_parameters() if not n.startswith("score.")]
     optimizer = make_optimizer(backbone, config.lr)
@@ -130,22 +132,27 @@ def train_reward_model(
     scaler = precision.grad_scaler()  # float16 only: scales the loss so small gradients do not vanish
     # 4. All pairs from one ranking go into the same batch, and each distinct answer is scored once: a ranking
     # of K answers gives K(K-1)/2 pairs from K forward passes instead of K(K-1) (InstructGPT, §3.5).
-    total_steps, batches = ranking_batches(pairs, config.batch_size, config.epochs, seed)
+    total_steps, batches = ranking_batches(pairs, config.batch_size, config.epochs, seed)  # the same on every rank
+    trained = distributed.wrap(model)  # under torchrun: DDP, which averages the gradients over the processes
     history = []
     model.train()
     start = time.perf_counter()
-    for step, batch in enumerate(tqdm(batches, total=total_steps, desc="reward model", disable=not progress)):
-        texts, chosen_index, rejected_index = distinct_answers(batch)
+    show = progress and distributed.is_main()
+    for step, batch in enumerate(tqdm(batches, total=total_steps, desc="reward model", disable=not show)):
+        local = distributed.shard(batch, "a batch of pairs")  # this process's pairs of the global batch
+        texts, chosen_index, rejected_index = distinct_answers(local)
         ids, mask = encode_pairs(tokenizer, [p for p, _ in texts], [a for _, a in texts], config.max_len)
         set_lr(optimizer, lr := cosine_lr(step, total_steps, config.warmup_steps, config.lr))
         with precision.autocast():
-            rewards = reward_scores(model, ids.to(device), mask.to(device))  # (distinct answers,)
+            rewards = reward_scores(trained, ids.to(device), mask.to(device))  # (distinct answers,)
         rewards = rewards.float()  # the loss in float32, whatever the forward pass ran in
         chosen, rejected = rewards[chosen_index], rewards[rejected_index]  # (pairs,)
         loss = loss_fn(chosen, rejected)
         check_finite(loss, "the reward-model loss", step)
+        loss = distributed.global_mean(loss, len(local))  # a mean over all the processes' pairs
         backward_and_step(loss, optimizer, scaler, model.parameters())
-        record = {"step": step, "loss": loss.item(), "accuracy": (chosen > rejected).float().mean().item(),
+        accuracy = distributed.logged_mean((chosen > rejected).float().mean(), len(local))
+        record = {"step": step, "loss": distributed.all_reduce_mean(loss).item(), "accuracy": accuracy.item(),
                   "pairs": len(batch), "lr": lr, "elapsed_s": time.perf_counter() - start}
         history.append(record)
         if on_step:

@@ -17,6 +17,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from rlhf_course import world
 from rlhf_course.config import SFTConfig, WorldConfig
+from rlhf_course.engine import distributed
 from rlhf_course.engine.generation import IGNORE_INDEX
 from rlhf_course.engine.precision import training_precision
 from rlhf_course.engine.training import (
@@ -113,26 +114,31 @@ def train_sft(
     `loss_fn(logits, labels)`: the loss (notebook 02 passes the one written in its exercise)."""
     device = model.device
     rows = list(tokenized)
+    distributed.check_global_batch(config.batch_size, len(rows), "SFT")
     steps_per_epoch = math.ceil(len(rows) / config.batch_size)
     total_steps = max(1, round(config.epochs * steps_per_epoch))
     optimizer = make_optimizer(model.parameters(), config.lr, config.weight_decay)
     precision = training_precision(device)  # bfloat16 or float16 autocast on a GPU, float32 on a CPU
     scaler = precision.grad_scaler()  # float16 only: scales the loss so small gradients do not vanish
-    batches = shuffled_batches(len(rows), config.batch_size, total_steps, seed)
+    batches = shuffled_batches(len(rows), config.batch_size, total_steps, seed)  # the same on every rank
+    trained = distributed.wrap(model)  # under torchrun: DDP, which averages the gradients over the processes
     history = []
     model.train()
     start = time.perf_counter()
-    for step, indices in enumerate(tqdm(batches, total=total_steps, desc="SFT")):
-        batch_rows = [rows[i] for i in indices]
+    for step, indices in enumerate(tqdm(batches, total=total_steps, desc="SFT", disable=not distributed.is_main())):
+        batch_rows = [rows[i] for i in distributed.shard(indices)]  # this process's part of the global batch
         batch = {k: v.to(device) for k, v in collate(batch_rows, pad_token_id).items()}
         lr = cosine_lr(step, total_steps, config.warmup_steps, config.lr)
         set_lr(optimizer, lr)
         with precision.autocast():
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            logits = trained(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         loss = loss_fn(logits.float(), batch["labels"])  # the loss in float32 under any autocast
         check_finite(loss, "the SFT loss", step)
+        # a mean over answer tokens: over all the processes' tokens, not a mean of each process's mean
+        loss = distributed.global_mean(loss, (batch["labels"][:, 1:] != IGNORE_INDEX).sum())
         backward_and_step(loss, optimizer, scaler, model.parameters())
-        record = {"step": step, "loss": loss.item(), "lr": lr, "elapsed_s": time.perf_counter() - start}
+        record = {"step": step, "loss": distributed.all_reduce_mean(loss).item(), "lr": lr,
+                  "elapsed_s": time.perf_counter() - start}
         history.append(record)
         if on_step:
             on_step(record)
