@@ -44,9 +44,10 @@ class Table:
 
     def _repr_html_(self) -> str:
         align = ["right" if numeric else "left" for numeric in self.numeric()]
-        head = "".join(f"<th style='text-align:{a}'>{html.escape(c)}</th>" for c, a in zip(self.columns, align))
-        body = "".join("<tr>" + "".join(f"<td style='text-align:{a}'>{html.escape(cell)}</td>"
-                                        for cell, a in zip(row, align)) + "</tr>" for row in self.cells())
+        cell = "style='text-align:{};padding:0.15em 0.8em'"
+        head = "".join(f"<th {cell.format(a)}>{html.escape(c)}</th>" for c, a in zip(self.columns, align))
+        body = "".join("<tr>" + "".join(f"<td {cell.format(a)}>{html.escape(text)}</td>"
+                                        for text, a in zip(row, align)) + "</tr>" for row in self.cells())
         caption = f"<caption style='caption-side:top;text-align:left'>{html.escape(self.caption)}</caption>" \
             if self.caption else ""
         return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

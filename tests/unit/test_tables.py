@@ -12,8 +12,8 @@ def test_numbers_are_shown_to_three_significant_digits_and_whole_numbers_whole()
 def test_a_table_aligns_numbers_right_and_text_left_and_escapes_html():
     table = Table([{"model": "<b>sft</b>", "gold": 0.61234}, {"model": "ppo", "gold": 0.7}], caption="gold")
     page = table._repr_html_()
-    assert "<th style='text-align:left'>model</th><th style='text-align:right'>gold</th>" in page
-    assert "&lt;b&gt;sft&lt;/b&gt;" in page and "<td style='text-align:right'>0.612</td>" in page
+    assert "<th style='text-align:left;padding:0.15em 0.8em'>model</th>" in page
+    assert "&lt;b&gt;sft&lt;/b&gt;" in page and "<td style='text-align:right;padding:0.15em 0.8em'>0.612</td>" in page
     assert repr(table).splitlines() == ["gold", "model        gold", "----------  -----", "<b>sft</b>  0.612",
                                         "ppo           0.7"]
 
