@@ -134,3 +134,29 @@ def logged_mean(local_mean: torch.Tensor, local_count: int | torch.Tensor) -> to
     if not is_distributed():
         return local_mean
     return all_reduce_mean(global_mean(local_mean.detach(), local_count))
+
+
+def all_gather_rows(tensor: torch.Tensor) -> torch.Tensor:
+    """Every rank's rows of `tensor`, rank 0's first: the global batch, on every rank (`tensor` itself in one
+    process). The ranks must hold as many rows each; a second dimension that differs between them (answers of
+    different lengths) is padded on the right with zeros to the longest, which answer masks of 0 ignore."""
+    if not is_distributed():
+        return tensor
+    if tensor.dtype == torch.bool:  # gloo gathers numbers, not booleans
+        return all_gather_rows(tensor.to(torch.uint8)).bool()
+    local = tensor.detach()
+    if local.dim() > 1:  # the same number of columns everywhere: the longest rank's
+        columns = all_reduce_max(torch.tensor(local.shape[1], device=local.device)).item()
+        local = torch.nn.functional.pad(local, (0, 0) * (local.dim() - 2) + (0, columns - local.shape[1]))
+    parts = [torch.empty_like(local) for _ in range(world_size())]
+    dist.all_gather(parts, local.contiguous())
+    return torch.cat(parts)
+
+
+def all_reduce_max(tensor: torch.Tensor) -> torch.Tensor:
+    """The largest value of `tensor` over the ranks, elementwise (`tensor` itself in one process)."""
+    if not is_distributed():
+        return tensor
+    largest = tensor.detach().clone()
+    dist.all_reduce(largest, op=dist.ReduceOp.MAX)
+    return largest

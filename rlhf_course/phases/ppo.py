@@ -16,7 +16,10 @@ Details of RLHF with PPO" (Huang et al. 2024). The book's page "PPO implementati
  9. several epochs of shuffled minibatches; clipped policy loss and clipped value loss
 10. in the first minibatch the probability ratio is exactly 1 (asserted): rollout and training agree
 
-Deliberate simplifications: no reward whitening, no adaptive KL controller, no entropy bonus, one process.
+Deliberate simplifications: no reward whitening, no adaptive KL controller, no entropy bonus.
+
+Under torchrun (`engine/distributed.py`) each rank samples and scores its share of the prompts; the rollout is
+then gathered, so that the whitening and the minibatches are the global batch's, and DDP averages the gradients.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from rlhf_course.config import PPOConfig
+from rlhf_course.engine import distributed
 from rlhf_course.engine.generation import Rollout, answer_logprobs, encode_prompts, sample
 from rlhf_course.engine.rl import (
     RLState,
@@ -133,6 +137,22 @@ def token_values(value_model: PreTrainedModel, input_ids: torch.Tensor, attentio
     return value_model.score(hidden[:, prompt_len - 1 : -1]).squeeze(-1).float()  # (B, T)
 
 
+class Critic(torch.nn.Module):
+    """`token_values` as a module's forward, so that `distributed.wrap` can put the call the value loss goes through
+    inside `DistributedDataParallel` (DDP averages the gradients of what runs in its forward)."""
+
+    def __init__(self, value_model: PreTrainedModel):
+        super().__init__()
+        self.value_model = value_model
+
+    @property
+    def device(self) -> torch.device:
+        return self.value_model.device
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_len: int) -> torch.Tensor:
+        return token_values(self.value_model, input_ids, attention_mask, prompt_len)
+
+
 # --------------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------------
@@ -152,10 +172,16 @@ def train_ppo(
 ) -> RLState:
     """Optimise `policy` against `reward_model` with PPO. `evaluate_gold(policy) -> (gold_mean, samples)` is
     called every `config.eval_every` iterations; `on_iteration(state)` after every iteration. A NaN/inf loss
-    stops the run with `NonFiniteLossError` and puts the policy's weights from before PPO back."""
+    stops the run with `NonFiniteLossError` and puts the policy's weights from before PPO back.
+
+    Under torchrun every rank draws the same prompts and samples answers for its share of them, with generator seed
+    `seed + rank` (so the answers differ from one process's, by design); `ppo_update` then takes the same step as
+    one process would on the global rollout. Only rank 0 evaluates and calls `on_iteration`."""
     config.validate()
     if not train_prompts:
         raise ValueError("no training prompts: PPO needs prompts to sample answers for")
+    distributed.check_global_batch(config.prompts_per_iteration, len(train_prompts), "PPO's prompts per iteration")
+    distributed.check_global_batch(config.minibatch_size, config.prompts_per_iteration, "PPO's minibatch")
     device = policy.device
     max_prompt = policy.config.max_position_embeddings - config.max_new_tokens
     encode_prompts(tokenizer, train_prompts, max_prompt)  # fail now on a prompt too long for the context
@@ -163,8 +189,9 @@ def train_ppo(
         frozen.eval().requires_grad_(False)
     policy_optimizer = make_optimizer(policy.parameters(), config.lr, eps=1e-5)
     value_optimizer = make_optimizer(value_model.parameters(), config.value_lr, eps=1e-5)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    rng = random.Random(seed)
+    generator = torch.Generator(device=device).manual_seed(seed + distributed.rank())  # each rank its own answers
+    rng = random.Random(seed)  # the same on every rank: the same prompts and minibatches everywhere
+    trained_policy, critic = distributed.wrap(policy), distributed.wrap(Critic(value_model))  # DDP under torchrun
     state = RLState()
     weights_before = {k: v.detach().clone() for k, v in policy.state_dict().items()}  # put back on a NaN loss
     start = time.perf_counter()
@@ -174,82 +201,121 @@ def train_ppo(
         for optimizer, lr in ((policy_optimizer, config.lr), (value_optimizer, config.value_lr)):
             set_lr(optimizer, lr * (1 - iteration / config.iterations))
 
-        # 1. rollout
+        # 1. rollout (this rank's share of the prompts: all of them in one process)
         policy.eval()
         value_model.eval()
         prompts = rng.sample(train_prompts, config.prompts_per_iteration)
-        prompt_ids, prompt_mask = encode_prompts(tokenizer, prompts, max_prompt)
+        prompt_ids, prompt_mask = (distributed.shard(t) for t in encode_prompts(tokenizer, prompts, max_prompt))
         rollout: Rollout = sample(policy, prompt_ids, prompt_mask, config.max_new_tokens, config.temperature,
                                   tokenizer.eos_token_id, tokenizer.pad_token_id, generator)
-        input_ids, attention_mask = rollout.input_ids, rollout.attention_mask
-        mask = rollout.response_mask.float()  # (B, T)
-        P = prompt_ids.shape[1]
-        with torch.no_grad():
-            # 2. log-probs under the policy (recomputed with the training forward pass) and the reference
-            old_logprobs = answer_logprobs(policy, input_ids, attention_mask, P, config.temperature) * mask
-            ref_logprobs = answer_logprobs(reference, input_ids, attention_mask, P, config.temperature) * mask
-            sampling_mismatch = (old_logprobs - rollout.logprobs).abs().max().item()
-            # 3. reward-model score at the last real token, normalised so SFT answers have mean 0, std 1
-            raw_scores = normalize(reward_scores(reward_model, input_ids, attention_mask), reward_model)
-            # 4. missing-EOS penalty
-            scores = raw_scores - config.missing_eos_penalty * (~rollout.ended).float()
-            # 5. per-token KL penalty plus the score on the last token
-            rewards, kl = kl_penalty_rewards(old_logprobs, ref_logprobs, scores, mask, config.kl_coef)
-            # 6. values from the critic
-            old_values = token_values(value_model, input_ids, attention_mask, P) * mask
-            # 7. GAE
-            advantages, returns = compute_gae(rewards, old_values, mask, config.gamma, config.gae_lambda)
-            # 8. whiten the advantages
-            advantages = masked_whiten(advantages, mask)
-
-        # 9. PPO epochs over shuffled minibatches
-        policy.train()
-        value_model.train()
-        stats = []  # one dict per minibatch update
-        for epoch in range(config.epochs):
-            order = torch.randperm(len(prompts), generator=torch.Generator().manual_seed(rng.randrange(2**31)))
-            for first in range(0, len(prompts), config.minibatch_size):
-                rows = order[first : first + config.minibatch_size].to(device)
-                ids, att, m = input_ids[rows], attention_mask[rows], mask[rows]
-                logprobs, entropy = answer_logprobs(policy, ids, att, P, config.temperature, with_entropy=True)
-                log_ratio = (logprobs - old_logprobs[rows]) * m
-                if epoch == 0 and first == 0:
-                    check_ratio_is_one(log_ratio, "PPO")  # 10. nothing has changed yet: the ratio must be 1
-                policy_loss = ppo_policy_loss(logprobs, old_logprobs[rows], advantages[rows], m, config.clip_range)
-                values = token_values(value_model, ids, att, P)
-                value_loss = ppo_value_loss(values, old_values[rows], returns[rows], m, config.value_clip_range)
-                stop_if_not_finite({"the PPO policy loss": policy_loss, "the PPO value loss": value_loss},
-                                   iteration, policy, weights_before, "PPO")
-                for optimizer, loss, model in ((policy_optimizer, policy_loss, policy),
-                                               (value_optimizer, value_loss, value_model)):
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                    optimizer.step()
-                with torch.no_grad():
-                    stats.append({
-                        **update_stats(log_ratio, entropy, m, config.clip_range),
-                        "policy_loss": policy_loss.detach(),
-                        "value_loss": value_loss.detach(),
-                        "value_clip_fraction": masked_mean(
-                            ((values - old_values[rows]).abs() > config.value_clip_range).float(), m),
-                    })
-        policy.eval()
-        value_model.eval()
-
-        explained = 1 - masked_mean((returns - old_values) ** 2, mask) / masked_mean(
-            (returns - masked_mean(returns, mask)) ** 2, mask).clamp(min=1e-8)
-        record = {
-            "iteration": iteration + 1,
-            "elapsed_s": round(time.perf_counter() - start, 2),
-            "reward": raw_scores.mean().item(),  # reward-model score, before the EOS penalty
-            "score": scores.mean().item(),  # after the missing-EOS penalty
-            "kl": kl.sum(1).mean().item(),  # KL(π‖π_ref) per answer, nats
-            "mean_length": rollout.lengths.float().mean().item(),
-            "ended_fraction": rollout.ended.float().mean().item(),
-            "explained_variance": explained.item(),
-            "sampling_mismatch": sampling_mismatch,
-            **mean_over_minibatches(stats),
-        }
-        finish_iteration(state, record, policy, evaluate_gold, on_iteration, config.eval_every, config.iterations)
+        update = ppo_update(policy, reference, reward_model, value_model, rollout, config,
+                            (policy_optimizer, value_optimizer), rng, weights_before, iteration, trained_policy, critic)
+        record = {"iteration": iteration + 1, "elapsed_s": round(time.perf_counter() - start, 2), **update}
+        main = distributed.is_main()  # one rank evaluates and reports
+        finish_iteration(state, record, policy, evaluate_gold if main else None, on_iteration if main else None,
+                         config.eval_every, config.iterations)
     return state
+
+
+def ppo_update(
+    policy: PreTrainedModel,
+    reference: PreTrainedModel,
+    reward_model: PreTrainedModel,
+    value_model: PreTrainedModel,
+    rollout: Rollout,
+    config: PPOConfig,
+    optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimizer],
+    rng: random.Random,
+    weights_before: dict[str, torch.Tensor],
+    iteration: int = 0,
+    trained_policy: torch.nn.Module | None = None,
+    critic: torch.nn.Module | None = None,
+) -> dict[str, float]:
+    """Steps 2–10 of one PPO iteration on a sampled `rollout`: score it, then the epochs of minibatch updates of
+    `policy` and `value_model` (with `optimizers`, the policy's and the critic's). Returns the iteration's numbers.
+
+    Under torchrun `rollout` is this rank's share of the global rollout (every rank's prompts equally long, P);
+    `rng` and `optimizers` are in the same state on every rank. `trained_policy` and `critic` are the modules the
+    losses go through, `distributed.wrap(policy)` and `distributed.wrap(Critic(value_model))` by default."""
+    policy_optimizer, value_optimizer = optimizers
+    trained_policy = distributed.wrap(policy) if trained_policy is None else trained_policy
+    critic = distributed.wrap(Critic(value_model)) if critic is None else critic
+    input_ids, attention_mask = rollout.input_ids, rollout.attention_mask
+    mask = rollout.response_mask.float()  # (B, T)
+    P = rollout.prompt_ids.shape[1]
+    with torch.no_grad():
+        # 2. log-probs under the policy (recomputed with the training forward pass) and the reference
+        old_logprobs = answer_logprobs(policy, input_ids, attention_mask, P, config.temperature) * mask
+        ref_logprobs = answer_logprobs(reference, input_ids, attention_mask, P, config.temperature) * mask
+        sampling_mismatch = distributed.all_reduce_max((old_logprobs - rollout.logprobs).abs().max()).item()
+        # 3. reward-model score at the last real token, normalised so SFT answers have mean 0, std 1
+        raw_scores = normalize(reward_scores(reward_model, input_ids, attention_mask), reward_model)
+        # 4. missing-EOS penalty
+        scores = raw_scores - config.missing_eos_penalty * (~rollout.ended).float()
+        # 5. per-token KL penalty plus the score on the last token
+        rewards, kl = kl_penalty_rewards(old_logprobs, ref_logprobs, scores, mask, config.kl_coef)
+        # 6. values from the critic
+        old_values = token_values(value_model, input_ids, attention_mask, P) * mask
+        # 7. GAE
+        advantages, returns = compute_gae(rewards, old_values, mask, config.gamma, config.gae_lambda)
+        # Under torchrun every rank now takes the whole rollout (its rows and the others'): the whitening's mean
+        # and variance are the global batch's, and every rank can take its share of the same global minibatches.
+        input_ids, attention_mask, mask, old_logprobs, old_values, advantages, returns, raw_scores, scores, kl, \
+            lengths, ended = (distributed.all_gather_rows(t) for t in (
+                input_ids, attention_mask, mask, old_logprobs, old_values, advantages, returns, raw_scores, scores,
+                kl, rollout.lengths, rollout.ended))
+        # 8. whiten the advantages
+        advantages = masked_whiten(advantages, mask)
+
+    # 9. PPO epochs over shuffled minibatches
+    policy.train()
+    value_model.train()
+    stats = []  # one dict per minibatch update
+    for epoch in range(config.epochs):
+        order = torch.randperm(len(mask), generator=torch.Generator().manual_seed(rng.randrange(2**31)))
+        for first in range(0, len(mask), config.minibatch_size):
+            rows = distributed.shard(order[first : first + config.minibatch_size].to(mask.device))  # this rank's
+            ids, att, m = input_ids[rows], attention_mask[rows], mask[rows]
+            logprobs, entropy = answer_logprobs(trained_policy, ids, att, P, config.temperature, with_entropy=True)
+            log_ratio = (logprobs - old_logprobs[rows]) * m
+            if epoch == 0 and first == 0:
+                check_ratio_is_one(log_ratio, "PPO")  # 10. nothing has changed yet: the ratio must be 1
+            # token means over the whole minibatch's answer tokens, however the processes share them
+            policy_loss = distributed.global_mean(
+                ppo_policy_loss(logprobs, old_logprobs[rows], advantages[rows], m, config.clip_range), m.sum())
+            values = critic(ids, att, P)
+            value_loss = distributed.global_mean(
+                ppo_value_loss(values, old_values[rows], returns[rows], m, config.value_clip_range), m.sum())
+            losses = {"policy_loss": distributed.all_reduce_mean(policy_loss.detach()),  # the global means
+                      "value_loss": distributed.all_reduce_mean(value_loss.detach())}
+            stop_if_not_finite({"the PPO policy loss": losses["policy_loss"], "the PPO value loss":
+                                losses["value_loss"]}, iteration, policy, weights_before, "PPO")
+            for optimizer, loss, model in ((policy_optimizer, policy_loss, policy),
+                                           (value_optimizer, value_loss, value_model)):
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()  # under torchrun DDP averages the gradients here: every rank takes the same step
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                optimizer.step()
+            with torch.no_grad():
+                stats.append({  # each a mean over the whole minibatch's answer tokens
+                    **{key: distributed.logged_mean(value, m.sum())
+                       for key, value in update_stats(log_ratio, entropy, m, config.clip_range).items()},
+                    **losses,
+                    "value_clip_fraction": distributed.logged_mean(masked_mean(
+                        ((values - old_values[rows]).abs() > config.value_clip_range).float(), m), m.sum()),
+                })
+    policy.eval()
+    value_model.eval()
+
+    explained = 1 - masked_mean((returns - old_values) ** 2, mask) / masked_mean(
+        (returns - masked_mean(returns, mask)) ** 2, mask).clamp(min=1e-8)
+    return {
+        "reward": raw_scores.mean().item(),  # reward-model score, before the EOS penalty
+        "score": scores.mean().item(),  # after the missing-EOS penalty
+        "kl": kl.sum(1).mean().item(),  # KL(π‖π_ref) per answer, nats
+        "mean_length": lengths.float().mean().item(),
+        "ended_fraction": ended.float().mean().item(),
+        "explained_variance": explained.item(),
+        "sampling_mismatch": sampling_mismatch,
+        **mean_over_minibatches(stats),
+    }
