@@ -22,6 +22,10 @@ the k3 KL, the masked mean, the ratio check, the update statistics, the NaN guar
  4. KL to the reference: in the reward (β·log π/π_ref off each answer, as PPO) or in the loss (GRPO's k3)
  5. group advantages: every answer against the other answers to its prompt, one number per answer
  6. epochs of shuffled minibatches of whole groups; the clipped loss; in the first, the ratio is exactly 1
+
+Under torchrun (`engine/distributed.py`) each rank samples and scores whole groups, its share of the prompts; the
+rollout is then gathered, so that every rank takes its share of the same global minibatches, and DDP averages the
+gradients.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from rlhf_course.config import GRPOConfig
+from rlhf_course.engine import distributed
 from rlhf_course.engine.generation import Rollout, answer_logprobs, encode_prompts, sample
 from rlhf_course.engine.rl import (
     RLState,
@@ -177,6 +182,9 @@ def train_grpo(
     if config.prompts_per_iteration > len(train_prompts):
         raise ValueError(f"GRPOConfig.prompts_per_iteration ({config.prompts_per_iteration}) is more than the "
                          f"{len(train_prompts)} training prompts")
+    # under torchrun each process takes whole groups: the prompts of an iteration split evenly, as the minibatches
+    distributed.check_global_batch(config.prompts_per_iteration, len(train_prompts), "GRPO's prompts per iteration")
+    distributed.check_global_batch(config.minibatch_size, config.answers_per_iteration, "GRPO's minibatch")
     device = policy.device
     max_prompt = policy.config.max_position_embeddings - config.max_new_tokens
     encode_prompts(tokenizer, train_prompts, max_prompt)  # fail now on a prompt too long for the context
@@ -186,11 +194,10 @@ def train_grpo(
     for frozen in [reference] + ([reward_model] if reward_model is not None else []):
         frozen.eval().requires_grad_(False)
     optimizer = make_optimizer(policy.parameters(), config.lr, eps=1e-5)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    rng = random.Random(seed)
+    generator = torch.Generator(device=device).manual_seed(seed + distributed.rank())  # each rank its own answers
+    rng = random.Random(seed)  # the same on every rank: the same prompts and minibatches everywhere
+    trained_policy = distributed.wrap(policy)  # DDP under torchrun
     K = config.group_size
-    advantage_fn = advantage_fn or ADVANTAGES[config.advantage]
-    length_normalize = LOSS_NORMALIZATIONS[config.loss_normalization]
     state = RLState()
     weights_before = {k: v.detach().clone() for k, v in policy.state_dict().items()}  # put back on a NaN loss
     start = time.perf_counter()
@@ -203,76 +210,121 @@ def train_grpo(
         group_prompts = rng.sample(train_prompts, config.prompts_per_iteration)
         prompts = [prompt for prompt in group_prompts for _ in range(K)]
         prompt_ids, prompt_mask = encode_prompts(tokenizer, prompts, max_prompt)
+        # under torchrun this rank's share: whole groups (the prompts split evenly), padded as long as every rank's
+        prompt_ids, prompt_mask, prompts = (distributed.shard(x) for x in (prompt_ids, prompt_mask, prompts))
         rollout: Rollout = sample(policy, prompt_ids, prompt_mask, config.max_new_tokens, config.temperature,
                                   tokenizer.eos_token_id, tokenizer.pad_token_id, generator)
-        input_ids, attention_mask = rollout.input_ids, rollout.attention_mask
-        mask = rollout.response_mask.float()  # (B, T), B = prompts · K
-        P = prompt_ids.shape[1]
-        with torch.no_grad():
-            # 2. log-probs under the policy (the training forward pass) and the frozen reference
-            old_logprobs = answer_logprobs(policy, input_ids, attention_mask, P, config.temperature) * mask
-            ref_logprobs = answer_logprobs(reference, input_ids, attention_mask, P, config.temperature) * mask
-            kl = ((old_logprobs - ref_logprobs) * mask).sum(1)  # (B,) log π(y)/π_ref(y), nats per answer
-            # 3. one reward per answer
-            rewards = torch.zeros(len(prompts), device=device)
-            parts = {}
-            if reward_model is not None:
-                model_scores = normalize(reward_scores(reward_model, input_ids, attention_mask), reward_model)
-                rewards += model_scores
-                parts["reward_model"] = model_scores.mean().item()
-            if verifier is not None:
-                verified = verifier_scores(verifier, prompts, rollout.texts(tokenizer)).to(device)
-                rewards += config.verifier_weight * verified
-                parts["verifier"] = verified.mean().item()
-            optimised = rewards.mean().item()  # what the policy is pushed up, before the penalties
-            rewards -= config.missing_eos_penalty * (~rollout.ended).float()
-            # 4. the KL penalty in the reward (as PPO does, one number per answer), or later in the loss
-            if config.kl_in == "reward":
-                rewards -= config.kl_coef * kl
-            # 5. advantages relative to the group: (P, K) → one number per answer, (B,)
-            grouped = check_group_rewards(rewards.view(-1, K))
-            advantages = advantage_fn(grouped).reshape(-1)
-
-        # 6. epochs over shuffled minibatches of whole groups
-        policy.train()
-        stats = []  # one dict per minibatch update
-        groups_per_minibatch = config.minibatch_size // K
-        for epoch in range(config.epochs):
-            order = torch.randperm(config.prompts_per_iteration,
-                                   generator=torch.Generator().manual_seed(rng.randrange(2**31)))
-            for first in range(0, config.prompts_per_iteration, groups_per_minibatch):
-                groups = order[first : first + groups_per_minibatch]
-                rows = (groups[:, None] * K + torch.arange(K)).reshape(-1).to(device)
-                ids, att, m = input_ids[rows], attention_mask[rows], mask[rows]
-                logprobs, entropy = answer_logprobs(policy, ids, att, P, config.temperature, with_entropy=True)
-                log_ratio = (logprobs - old_logprobs[rows]) * m
-                if epoch == 0 and first == 0:
-                    check_ratio_is_one(log_ratio, "GRPO")  # nothing has changed yet: rollout and training agree
-                loss = grpo_policy_loss(
-                    logprobs, old_logprobs[rows], advantages[rows], m, config.clip_range,
-                    ref_logprobs=ref_logprobs[rows], kl_coef=config.kl_coef if config.kl_in == "loss" else 0.0,
-                    length_normalize=length_normalize, max_tokens=config.max_new_tokens)
-                stop_if_not_finite({"the GRPO loss": loss}, iteration, policy, weights_before, "GRPO")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
-                optimizer.step()
-                with torch.no_grad():
-                    stats.append({**update_stats(log_ratio, entropy, m, config.clip_range), "loss": loss.detach()})
-        policy.eval()
-
-        record = {
-            "iteration": iteration + 1,
-            "elapsed_s": round(time.perf_counter() - start, 2),
-            "reward": optimised,  # the reward model's normalised score, plus the verifier's (weighted)
-            **parts,
-            "score": rewards.mean().item(),  # after the missing-EOS penalty (and the KL, when it is in the reward)
-            "kl": kl.mean().item(),
-            "mean_length": rollout.lengths.float().mean().item(),
-            "ended_fraction": rollout.ended.float().mean().item(),
-            # groups whose answers all got the same reward teach nothing: their advantages are 0
-            "flat_groups": (grouped.max(1).values - grouped.min(1).values < 1e-6).float().mean().item(),
-            **mean_over_minibatches(stats),
-        }
-        finish_iteration(state, record, policy, evaluate_gold, on_iteration, config.eval_every, config.iterations)
+        update = grpo_update(policy, reference, tokenizer, rollout, prompts, config, optimizer, rng, weights_before,
+                             iteration, reward_model, verifier, advantage_fn, trained_policy)
+        record = {"iteration": iteration + 1, "elapsed_s": round(time.perf_counter() - start, 2), **update}
+        main = distributed.is_main()  # one rank evaluates and reports
+        finish_iteration(state, record, policy, evaluate_gold if main else None, on_iteration if main else None,
+                         config.eval_every, config.iterations)
     return state
+
+
+def grpo_update(
+    policy: PreTrainedModel,
+    reference: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    rollout: Rollout,
+    prompts: list[str],
+    config: GRPOConfig,
+    optimizer: torch.optim.Optimizer,
+    rng: random.Random,
+    weights_before: dict[str, torch.Tensor],
+    iteration: int = 0,
+    reward_model: PreTrainedModel | None = None,
+    verifier: Verifier | None = None,
+    advantage_fn=None,
+    trained_policy: torch.nn.Module | None = None,
+) -> dict[str, float]:
+    """Steps 2–6 of one GRPO iteration on a sampled `rollout` of whole groups (`prompts`: one per answer, each
+    prompt K times in a row): rewards, group advantages, then the epochs of minibatch updates of `policy`.
+    Returns the iteration's numbers.
+
+    Under torchrun `rollout` and `prompts` are this rank's whole groups of the global rollout (every rank's prompts
+    equally long); `rng` and `optimizer` are in the same state on every rank. `trained_policy` is the module the
+    loss goes through, `distributed.wrap(policy)` by default."""
+    trained_policy = distributed.wrap(policy) if trained_policy is None else trained_policy
+    advantage_fn = advantage_fn or ADVANTAGES[config.advantage]
+    length_normalize = LOSS_NORMALIZATIONS[config.loss_normalization]
+    K = config.group_size
+    device = policy.device
+    input_ids, attention_mask = rollout.input_ids, rollout.attention_mask
+    mask = rollout.response_mask.float()  # (B, T), B = prompts · K
+    P = rollout.prompt_ids.shape[1]
+    with torch.no_grad():
+        # 2. log-probs under the policy (the training forward pass) and the frozen reference
+        old_logprobs = answer_logprobs(policy, input_ids, attention_mask, P, config.temperature) * mask
+        ref_logprobs = answer_logprobs(reference, input_ids, attention_mask, P, config.temperature) * mask
+        kl = ((old_logprobs - ref_logprobs) * mask).sum(1)  # (B,) log π(y)/π_ref(y), nats per answer
+        # 3. one reward per answer (the logged means: over every process's answers, as many on each)
+        rewards = torch.zeros(len(prompts), device=device)
+        parts = {}
+        if reward_model is not None:
+            model_scores = normalize(reward_scores(reward_model, input_ids, attention_mask), reward_model)
+            rewards += model_scores
+            parts["reward_model"] = distributed.all_reduce_mean(model_scores.mean()).item()
+        if verifier is not None:
+            verified = verifier_scores(verifier, prompts, rollout.texts(tokenizer)).to(device)
+            rewards += config.verifier_weight * verified
+            parts["verifier"] = distributed.all_reduce_mean(verified.mean()).item()
+        optimised = distributed.all_reduce_mean(rewards.mean()).item()  # what the policy is pushed up, before penalties
+        rewards -= config.missing_eos_penalty * (~rollout.ended).float()
+        # 4. the KL penalty in the reward (as PPO does, one number per answer), or later in the loss
+        if config.kl_in == "reward":
+            rewards -= config.kl_coef * kl
+        # 5. advantages relative to the group: (P, K) → one number per answer, (B,) (a group is on one rank)
+        grouped = check_group_rewards(rewards.view(-1, K))
+        advantages = advantage_fn(grouped).reshape(-1)
+        # Under torchrun every rank now takes the whole rollout (its rows and the others'), so that every rank can
+        # take its share of the same global minibatches.
+        input_ids, attention_mask, mask, old_logprobs, ref_logprobs, advantages, rewards, kl, grouped, lengths, \
+            ended = (distributed.all_gather_rows(t) for t in (
+                input_ids, attention_mask, mask, old_logprobs, ref_logprobs, advantages, rewards, kl, grouped,
+                rollout.lengths, rollout.ended))
+
+    # 6. epochs over shuffled minibatches of whole groups
+    policy.train()
+    stats = []  # one dict per minibatch update
+    groups_per_minibatch = config.minibatch_size // K
+    for epoch in range(config.epochs):
+        order = torch.randperm(config.prompts_per_iteration,
+                               generator=torch.Generator().manual_seed(rng.randrange(2**31)))
+        for first in range(0, config.prompts_per_iteration, groups_per_minibatch):
+            groups = order[first : first + groups_per_minibatch]
+            rows = distributed.shard((groups[:, None] * K + torch.arange(K)).reshape(-1).to(device))  # this rank's
+            ids, att, m = input_ids[rows], attention_mask[rows], mask[rows]
+            logprobs, entropy = answer_logprobs(trained_policy, ids, att, P, config.temperature, with_entropy=True)
+            log_ratio = (logprobs - old_logprobs[rows]) * m
+            if epoch == 0 and first == 0:
+                check_ratio_is_one(log_ratio, "GRPO")  # nothing has changed yet: rollout and training agree
+            loss = grpo_policy_loss(
+                logprobs, old_logprobs[rows], advantages[rows], m, config.clip_range,
+                ref_logprobs=ref_logprobs[rows], kl_coef=config.kl_coef if config.kl_in == "loss" else 0.0,
+                length_normalize=length_normalize, max_tokens=config.max_new_tokens)
+            loss = distributed.global_mean(loss, len(rows))  # a mean over the whole minibatch's answers
+            logged_loss = distributed.all_reduce_mean(loss.detach())
+            stop_if_not_finite({"the GRPO loss": logged_loss}, iteration, policy, weights_before, "GRPO")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # under torchrun DDP averages the gradients here: every rank takes the same step
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+            optimizer.step()
+            with torch.no_grad():
+                stats.append({**{key: distributed.logged_mean(value, m.sum())  # over the minibatch's tokens
+                                 for key, value in update_stats(log_ratio, entropy, m, config.clip_range).items()},
+                              "loss": logged_loss})
+    policy.eval()
+
+    return {
+        "reward": optimised,  # the reward model's normalised score, plus the verifier's (weighted)
+        **parts,
+        "score": rewards.mean().item(),  # after the missing-EOS penalty (and the KL, when it is in the reward)
+        "kl": kl.mean().item(),
+        "mean_length": lengths.float().mean().item(),
+        "ended_fraction": ended.float().mean().item(),
+        # groups whose answers all got the same reward teach nothing: their advantages are 0
+        "flat_groups": (grouped.max(1).values - grouped.min(1).values < 1e-6).float().mean().item(),
+        **mean_over_minibatches(stats),
+    }
