@@ -305,7 +305,7 @@ def command_distributed_check(args) -> int:
 
     unknown = [phase for phase in args.phases if phase not in distributed_check.PHASES]
     if unknown:
-        raise UsageError(f"no phase {unknown[0]!r} to check; the supervised phases are "
+        raise UsageError(f"no phase {unknown[0]!r} to check; the phases are "
                          f"{', '.join(distributed_check.PHASES)}")
     rows = distributed_check.compare(args.phases, processes=2)
     print(distributed_check.table(rows))
@@ -361,9 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=command_train)
 
     check = commands.add_parser("distributed-check",
-                                help="train each supervised phase a few steps in 1 and in 2 processes; compare")
+                                help="train each phase a few steps (PPO and GRPO: one update from the same "
+                                     "rollout) in 1 and in 2 processes; compare")
     check.add_argument("phases", nargs="*", metavar="PHASE",
-                       help=f"which phases (default: all of {', '.join(SUPERVISED)})")
+                       help=f"which phases (default: all of {', '.join([*SUPERVISED, *NOT_YET_DISTRIBUTED])})")
     check.set_defaults(func=command_distributed_check)
     return parser
 

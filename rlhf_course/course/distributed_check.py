@@ -6,6 +6,11 @@ each with half of every batch and DDP averaging their gradients. The losses logg
 agree to float rounding (the sums are added in another order); a larger difference is a bug in how the loops
 split batches or average losses.
 
+PPO and GRPO take one iteration's update (`ppo_update`, `grpo_update`: scoring, advantages, every minibatch step)
+from the same rollout, sampled once here and saved: each of the 2 processes gets half of its answers (whole groups
+for GRPO), as each would have sampled them in a real run. (A real run samples with seed + rank, so its answers
+differ from one process's by design; the update from given answers is what must be equal.)
+
     torchrun --standalone --nproc_per_node 2 -m rlhf_course.course.distributed_check FOLDER PHASE...   (a worker)
 
 No course checkpoint is needed: the tokenizer, models and data are built in a temporary folder.
@@ -23,14 +28,16 @@ from pathlib import Path
 
 import torch
 
-PHASES = ("pretrain", "sft", "reward", "dpo")
+PHASES = ("pretrain", "sft", "reward", "dpo", "ppo", "grpo")
+RL_PHASES = ("ppo", "grpo")  # one update from a saved rollout
 TOLERANCE = 1e-5  # float32 rounding after a few steps; a wrong split or average differs by ~1e-3 or more
 TINY_MODEL = dict(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, max_seq_len=192)
 
 
 @dataclass(frozen=True)
 class PhaseComparison:
-    """One row of the table: the largest differences between 1 and N processes after `steps` steps."""
+    """One row of the table: the largest differences between 1 and N processes after `steps` steps (optimiser
+    steps: for PPO and GRPO the minibatch updates of one iteration, whose mean losses are compared)."""
 
     phase: str
     steps: int
@@ -69,10 +76,83 @@ def prepare(folder: Path) -> None:
     data = {"corpus": [d["text"] for d in world.make_corpus(100, seed=1)], "demonstrations": demonstrations,
             "pairs": pairs}
     torch.save(data, folder / "data.pt")
+    sample_rollouts(folder, tok, causal)
 
 
-def train_phase(phase: str, folder: Path) -> tuple[list[float], torch.nn.Module]:
-    """A few steps of `phase` from the prepared folder: (the logged losses, the trained model)."""
+def rl_configs():
+    """One PPO and one GRPO iteration: 2 epochs of 2 minibatches each, so that minibatches mix both processes' rows."""
+    from rlhf_course.config import GRPOConfig, PPOConfig
+
+    return {"ppo": PPOConfig(iterations=1, prompts_per_iteration=8, minibatch_size=4, epochs=2, max_new_tokens=8,
+                             lr=1e-3, value_lr=1e-3),  # rates that move a tiny model visibly in 4 steps
+            "grpo": GRPOConfig(iterations=1, prompts_per_iteration=4, group_size=2, minibatch_size=4, epochs=2,
+                               max_new_tokens=8, kl_coef=0.1, loss_normalization="max_tokens", lr=1e-3)}
+
+
+def sample_rollouts(folder: Path, tok, policy) -> None:
+    """The rollout each RL phase updates from, sampled once in one process: its prompts (GRPO's K times each, side
+    by side) and the `Rollout`'s tensors."""
+    from rlhf_course import world
+    from rlhf_course.engine.generation import encode_prompts, sample
+
+    for phase, config in rl_configs().items():
+        n, K = config.prompts_per_iteration, getattr(config, "group_size", 1)
+        prompts = [prompt for prompt in world.prompt_set("ppo_train", n) for _ in range(K)]
+        prompt_ids, prompt_mask = encode_prompts(tok, prompts, policy.config.max_position_embeddings - config.max_new_tokens)
+        rollout = sample(policy.eval(), prompt_ids, prompt_mask, config.max_new_tokens, config.temperature,
+                         tok.eos_token_id, tok.pad_token_id, torch.Generator().manual_seed(0))
+        # A tiny untrained model seldom ends an answer: cut them at 2 … 8 tokens, so that the processes' shares of a
+        # minibatch hold different numbers of answer tokens (as in a real run) and a plain per-process mean would show
+        keep = torch.arange(rollout.response_mask.shape[1]) < (2 + 3 * torch.arange(len(prompts)) % 7)[:, None]
+        rollout.response_mask = rollout.response_mask * keep
+        rollout.response_ids = rollout.response_ids.masked_fill(~rollout.response_mask.bool(), tok.pad_token_id)
+        rollout.logprobs = rollout.logprobs * rollout.response_mask
+        torch.save({"prompts": prompts, "rollout": vars(rollout)}, folder / f"{phase}.rollout.pt")
+
+
+def update_rl_phase(phase: str, folder: Path) -> tuple[list[float], torch.nn.Module, int]:
+    """One iteration's update of `phase` from the saved rollout, this process's share of it: (the iteration's mean
+    losses, the trained model(s), the number of minibatch updates)."""
+    import random
+
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from rlhf_course.engine import distributed
+    from rlhf_course.engine.generation import Rollout
+    from rlhf_course.engine.models import load_weights
+    from rlhf_course.engine.training import make_optimizer
+    from rlhf_course.phases import grpo, ppo
+    from rlhf_course.world import verifier
+
+    tok = AutoTokenizer.from_pretrained(folder / "causal")
+    config = rl_configs()[phase]
+    saved = torch.load(folder / f"{phase}.rollout.pt")
+    rollout = Rollout(**{key: distributed.shard(value) for key, value in saved["rollout"].items()})  # this rank's
+    prompts = distributed.shard(saved["prompts"])
+    policy, reference = load_weights(folder / "causal"), load_weights(folder / "causal")
+    reward_model = load_weights(folder / "reward", AutoModelForSequenceClassification).eval()
+    for frozen in (reference.eval(), reward_model):
+        frozen.requires_grad_(False)
+    weights_before = {key: value.detach().clone() for key, value in policy.state_dict().items()}
+    rng = random.Random(0)  # the minibatches' order: the same in every process
+    if phase == "ppo":
+        value_model = load_weights(folder / "reward", AutoModelForSequenceClassification)
+        optimizers = (make_optimizer(policy.parameters(), config.lr, eps=1e-5),
+                      make_optimizer(value_model.parameters(), config.value_lr, eps=1e-5))
+        record = ppo.ppo_update(policy, reference, reward_model, value_model, rollout, config, optimizers, rng,
+                                weights_before)
+        trained = torch.nn.ModuleDict({"policy": policy, "value_model": value_model})
+        return [record["policy_loss"], record["value_loss"]], trained, 2 * config.epochs
+    optimizer = make_optimizer(policy.parameters(), config.lr, eps=1e-5)
+    record = grpo.grpo_update(policy, reference, tok, rollout, prompts, config, optimizer, rng, weights_before,
+                              reward_model=reward_model, verifier=verifier.verifier_reward)
+    return [record["loss"]], policy, 2 * config.epochs
+
+
+def train_phase(phase: str, folder: Path) -> tuple[list[float], torch.nn.Module, int]:
+    """A few steps of `phase` from the prepared folder: (the logged losses, the trained model, the steps)."""
+    if phase in RL_PHASES:
+        return update_rl_phase(phase, folder)
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -101,8 +181,8 @@ def train_phase(phase: str, folder: Path) -> tuple[list[float], torch.nn.Module]
         config = DPOConfig(batch_size=6, epochs=0.75, lr=1e-3, warmup_steps=1)
         history = dpo.train_dpo(model, reference, tok, data["pairs"], config)
     else:
-        raise ValueError(f"no phase {phase!r}; the supervised phases are {', '.join(PHASES)}")
-    return [record["loss"] for record in history], model
+        raise ValueError(f"no phase {phase!r}; the phases are {', '.join(PHASES)}")
+    return [record["loss"] for record in history], model, len(history)
 
 
 # ---- the N-process run: `torchrun` starts this module's `worker` in each process ----
@@ -115,7 +195,7 @@ def worker(folder: Path, phases: list[str]) -> None:
     distributed.setup()
     try:
         for phase in phases:
-            losses, model = train_phase(phase, folder)
+            losses, model, _ = train_phase(phase, folder)
             if distributed.is_main():
                 torch.save({"losses": losses, "state": model.state_dict()}, folder / f"{phase}.processes.pt")
     finally:
@@ -146,12 +226,12 @@ def compare(phases: list[str] | None = None, processes: int = 2) -> list[PhaseCo
         prepare(folder)
         launch_processes(folder, phases, processes)
         for phase in phases:
-            losses, model = train_phase(phase, folder)
+            losses, model, steps = train_phase(phase, folder)
             other = torch.load(folder / f"{phase}.processes.pt")
             loss_difference = max(abs(a - b) for a, b in zip(losses, other["losses"], strict=True))
             parameter_difference = max((value - other["state"][key]).abs().max().item()
                                        for key, value in model.state_dict().items())
-            rows.append(PhaseComparison(phase, len(losses), loss_difference, parameter_difference))
+            rows.append(PhaseComparison(phase, steps, loss_difference, parameter_difference))
     return rows
 
 
