@@ -9,12 +9,12 @@ from datasets import Dataset
 
 from rlhf_course import world
 from rlhf_course.__main__ import main
-from rlhf_course.config import DPOConfig, PretrainConfig, RewardConfig, SFTConfig, get_profile
+from rlhf_course.config import DPOConfig, GRPOConfig, PPOConfig, PretrainConfig, RewardConfig, SFTConfig, get_profile
 from rlhf_course.course import distributed_check, launch, report
 from rlhf_course.engine import distributed, models
 from rlhf_course.engine.precision import training_precision
 from rlhf_course.engine.training import backward_and_step, cosine_lr, make_optimizer, set_lr, shuffled_batches
-from rlhf_course.phases import dpo, pretrain, reward, sft
+from rlhf_course.phases import dpo, grpo, ppo, pretrain, reward, sft
 
 
 def test_two_processes_train_sft_and_the_reward_model_as_one_process():
@@ -26,6 +26,16 @@ def test_two_processes_train_sft_and_the_reward_model_as_one_process():
         assert row.loss_difference <= distributed_check.TOLERANCE, row
         assert row.parameter_difference <= distributed_check.TOLERANCE, row
     assert "| sft |" in distributed_check.table(rows)
+
+
+@pytest.mark.parametrize("phase", ["ppo", "grpo"])
+def test_two_processes_take_the_same_rl_update_as_one_process(phase):
+    # one iteration's update (scoring, advantages, 2 epochs of 2 minibatches) from the same saved rollout, whose
+    # answers have different lengths: a per-process token mean or whitening would differ by ~1e-2
+    [row] = distributed_check.compare([phase], processes=2)
+    assert row.phase == phase and row.steps == 4
+    assert row.loss_difference <= distributed_check.TOLERANCE, row
+    assert row.parameter_difference <= distributed_check.TOLERANCE, row
 
 
 # ---- bad input: refused before the first step ----
@@ -61,6 +71,27 @@ def test_each_loop_refuses_a_bad_split_before_training(tok, small_model, two_pro
     assert all(torch.equal(a, b) for a, b in zip(before, small_model.parameters()))
 
 
+def test_ppo_and_grpo_refuse_prompts_that_do_not_split_into_whole_shares(tok, small_model, two_processes):
+    prompts = world.prompt_set("ppo_train", 8)
+    before = [p.detach().clone() for p in small_model.parameters()]
+    with pytest.raises(ValueError, match="PPO's prompts per iteration: the global batch of 3 does not split evenly"):
+        ppo.train_ppo(small_model, small_model, small_model, small_model, tok, prompts,
+                      PPOConfig(prompts_per_iteration=3, minibatch_size=3))
+    with pytest.raises(ValueError, match="PPO's prompts per iteration: 1 training item"):
+        ppo.train_ppo(small_model, small_model, small_model, small_model, tok, prompts[:1],
+                      PPOConfig(prompts_per_iteration=2, minibatch_size=2))
+    with pytest.raises(ValueError, match="PPO's minibatch: the global batch of 3"):
+        ppo.train_ppo(small_model, small_model, small_model, small_model, tok, prompts,
+                      PPOConfig(prompts_per_iteration=6, minibatch_size=3))
+    with pytest.raises(ValueError, match="GRPO's prompts per iteration: the global batch of 3"):  # a group would split
+        grpo.train_grpo(small_model, small_model, tok, prompts,
+                        GRPOConfig(prompts_per_iteration=3, group_size=2, minibatch_size=6), reward_model=small_model)
+    with pytest.raises(ValueError, match="GRPO's minibatch: the global batch of 3"):
+        grpo.train_grpo(small_model, small_model, tok, prompts,
+                        GRPOConfig(prompts_per_iteration=6, group_size=3, minibatch_size=3), reward_model=small_model)
+    assert all(torch.equal(a, b) for a, b in zip(before, small_model.parameters()))
+
+
 # ---- one process: the loops as they were ----
 
 
@@ -72,6 +103,7 @@ def test_without_torchrun_every_helper_hands_back_its_input():
     assert distributed.global_mean(loss, 7) is loss
     assert distributed.logged_mean(loss, 7) is loss
     assert distributed.all_reduce_mean(loss) is loss
+    assert distributed.all_reduce_max(loss) is loss and distributed.all_gather_rows(loss) is loss
     distributed.check_global_batch(batch_size=3, n_items=1, what="SFT")  # any batch splits over one process
 
 
@@ -116,8 +148,8 @@ def test_train_reward_without_notebook_03s_rankings_says_where_they_come_from(ru
 
 
 def test_distributed_check_refuses_an_unknown_phase(capsys):
-    assert main(["distributed-check", "ppo"]) == 2
-    assert "no phase 'ppo' to check" in capsys.readouterr().err
+    assert main(["distributed-check", "evaluation"]) == 2
+    assert "no phase 'evaluation' to check" in capsys.readouterr().err
 
 
 def test_train_sft_writes_the_checkpoint_the_next_notebook_loads(tok, small_model, runs):
