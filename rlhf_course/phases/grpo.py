@@ -12,9 +12,10 @@ one scalar reward per answer as a `(prompts, K)` tensor.
 `GRPOConfig.loss_normalization` (`LOSS_NORMALIZATIONS`): GRPO's mean over each answer's tokens, or Dr. GRPO's
 constant B · max_tokens.
 
-The loop `train_grpo` reads top to bottom like `ppo.train_ppo` and shares its pieces (the sampler, the one
-log-prob function, the reward model's normalised score, a missing-EOS penalty of its own size; from `engine/rl.py`
-the k3 KL, the masked mean, the ratio check, the update statistics, the NaN guard and the state a dashboard draws):
+The loop `train_grpo` (step 1, then `grpo_update`: steps 2–6) reads top to bottom like `ppo.train_ppo` and shares
+its pieces (the sampler, the one log-prob function, the reward model's normalised score, a missing-EOS penalty of
+its own size; from `engine/rl.py` the k3 KL, the masked mean, the ratio check, the update statistics, the NaN guard
+and the state a dashboard draws):
 
  1. rollout: each prompt repeated K times, plain sampling at a temperature; stop at EOS
  2. log-probs of the rollout under the policy and the frozen reference
@@ -173,7 +174,11 @@ def train_grpo(
     after each. Bad settings, prompts the verifier cannot check, or a verifier that returns a non-number stop
     before training; a NaN/inf loss stops the run and puts the policy's weights from before back.
     `advantage_fn(rewards (P, K)) -> (P, K)` replaces `config.advantage` (notebook 07 passes the one you wrote);
-    the loss's normalisation is `config.loss_normalization` either way."""
+    the loss's normalisation is `config.loss_normalization` either way.
+
+    Under torchrun every rank draws the same prompts and samples answers for its share of them (whole groups), with
+    generator seed `seed + rank` (so the answers differ from one process's, by design); `grpo_update` then takes the
+    same step as one process would on the global rollout. Only rank 0 evaluates and calls `on_iteration`."""
     config.validate()
     if reward_model is None and verifier is None:
         raise ValueError("train_grpo needs a reward: pass reward_model, verifier, or both")
