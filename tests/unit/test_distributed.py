@@ -2,6 +2,10 @@
 training, and one process (no torchrun) runs exactly the loop it ran before."""
 
 import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -36,6 +40,32 @@ def test_two_processes_take_the_same_rl_update_as_one_process(phase):
     assert row.phase == phase and row.steps == 4
     assert row.loss_difference <= distributed_check.TOLERANCE, row
     assert row.parameter_difference <= distributed_check.TOLERANCE, row
+
+
+GATHER = """
+import torch
+from rlhf_course.engine import distributed
+distributed.setup()
+r = distributed.rank()
+answers = distributed.all_gather_rows(torch.full((2, 3 + 2 * r), r + 1.0))  # rank 1's answers are longer
+ended = distributed.all_gather_rows(torch.tensor([True, r == 1]))
+longest = distributed.all_reduce_max(torch.tensor(3.0 + r))
+if r == 0:
+    torch.save({"answers": answers, "ended": ended, "longest": longest}, "gathered.pt")
+distributed.cleanup()
+"""
+
+
+def test_every_rank_gathers_the_global_rollout_padded_to_the_longest_answer(tmp_path):
+    # what `ppo_update` and `grpo_update` do after scoring: rank 0's rows first, shorter answers padded with zeros
+    (tmp_path / "gather.py").write_text(GATHER)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH")]))}
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "gather.py"],
+                   cwd=tmp_path, env=env, check=True, capture_output=True)
+    gathered = torch.load(tmp_path / "gathered.pt")
+    assert gathered["answers"].tolist() == [[1, 1, 1, 0, 0]] * 2 + [[2] * 5] * 2
+    assert gathered["ended"].tolist() == [True, False, True, True] and gathered["longest"].item() == 4
 
 
 # ---- bad input: refused before the first step ----
