@@ -352,10 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_prefs_commands(commands.add_parser("prefs", help="preference files"))
 
-    from rlhf_course.course.launch import NOT_YET_DISTRIBUTED, SUPERVISED  # light: no torch-heavy imports yet
+    from rlhf_course.course.launch import NOT_YET_LAUNCHED, SUPERVISED  # light: no torch-heavy imports yet
 
     train = commands.add_parser("train", help="train one phase outside a notebook (1 process, or N under torchrun)")
-    train.add_argument("phase", choices=[*SUPERVISED, *NOT_YET_DISTRIBUTED])
+    train.add_argument("phase", choices=[*SUPERVISED, *NOT_YET_LAUNCHED])
     train.add_argument("--profile", help=profile_help)
     train.add_argument("--seed", type=int, help=seed_help)
     train.set_defaults(func=command_train)
@@ -364,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="train each phase a few steps (PPO and GRPO: one update from the same "
                                      "rollout) in 1 and in 2 processes; compare")
     check.add_argument("phases", nargs="*", metavar="PHASE",
-                       help=f"which phases (default: all of {', '.join([*SUPERVISED, *NOT_YET_DISTRIBUTED])})")
+                       help=f"which phases (default: all of {', '.join([*SUPERVISED, *NOT_YET_LAUNCHED])})")
     check.set_defaults(func=command_distributed_check)
     return parser
 

@@ -22,7 +22,7 @@ from rlhf_course.config import Profile, base_model_source, get_profile
 from rlhf_course.engine import distributed, models
 
 SUPERVISED = {"pretrain": "base", "sft": "sft", "reward": "reward", "dpo": "dpo"}  # phase -> checkpoint it writes
-NOT_YET_DISTRIBUTED = ("ppo", "grpo")
+NOT_YET_LAUNCHED = ("ppo", "grpo")  # their checkpoints and callbacks are the notebooks' for now
 
 
 class LaunchError(Exception):
@@ -31,8 +31,9 @@ class LaunchError(Exception):
 
 def train(phase: str, profile: Profile | None = None) -> dict:
     """Train `phase` of `profile` in this process (one of torchrun's, or alone); returns the checkpoint's metrics."""
-    if phase in NOT_YET_DISTRIBUTED:
-        raise LaunchError(f"{phase} is not yet distributed: train it in notebook {'04' if phase == 'ppo' else '07'}")
+    if phase in NOT_YET_LAUNCHED:
+        raise LaunchError(f"{phase} cannot be launched from the command line yet (its loop runs under torchrun, "
+                          f"from Python): train it in notebook {'04' if phase == 'ppo' else '07'}")
     if phase not in SUPERVISED:
         raise LaunchError(f"no phase {phase!r}; `train` knows {', '.join(SUPERVISED)}")
     profile = profile or get_profile()

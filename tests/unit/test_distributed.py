@@ -168,7 +168,7 @@ def test_one_process_sft_is_bit_identical_to_the_loop_without_distribution(tok, 
 
 def test_train_refuses_ppo_and_grpo_for_now():
     for phase in ("ppo", "grpo"):
-        with pytest.raises(launch.LaunchError, match=f"{phase} is not yet distributed"):
+        with pytest.raises(launch.LaunchError, match=f"{phase} cannot be launched from the command line yet"):
             launch.train(phase, get_profile("tiny"))
 
 
