@@ -141,7 +141,8 @@ class GRPOConfig:
     """RL without a critic (notebook 07): K answers per prompt, each judged against its group.
 
     The budget is PPO's: `prompts_per_iteration` × `group_size` = PPO's answers per iteration, for as many
-    iterations (each profile sets both; a test holds them equal), so the two spend the same number of sampled answers. Against the reward model, one stream (seed 0,
+    iterations (each profile sets both; a test holds them equal), so the two spend the same number of sampled
+    answers. Against the reward model, one stream (seed 0,
     the sft and reward checkpoints of one run, whose PPO gained +0.142 at KL 3.8): GRPO's advantage at lr 1e-4 gained
     +0.080 gold (KL 1.6), with 4 epochs +0.096 (KL 3.4, twice the time), at lr 2e-4 +0.087 (KL 2.6); K = 8 (8
     prompts) +0.073, K = 2 (32 prompts) +0.082; Dr. GRPO at lr 2e-4 +0.098 (KL 2.4), at 4e-4 +0.097 (KL 3.6)."""

@@ -98,7 +98,8 @@ def sample_rollouts(folder: Path, tok, policy) -> None:
     for phase, config in rl_configs().items():
         n, K = config.prompts_per_iteration, getattr(config, "group_size", 1)
         prompts = [prompt for prompt in world.prompt_set("ppo_train", n) for _ in range(K)]
-        prompt_ids, prompt_mask = encode_prompts(tok, prompts, policy.config.max_position_embeddings - config.max_new_tokens)
+        max_prompt = policy.config.max_position_embeddings - config.max_new_tokens
+        prompt_ids, prompt_mask = encode_prompts(tok, prompts, max_prompt)
         rollout = sample(policy.eval(), prompt_ids, prompt_mask, config.max_new_tokens, config.temperature,
                          tok.eos_token_id, tok.pad_token_id, torch.Generator().manual_seed(0))
         # A tiny untrained model seldom ends an answer: cut them at 2 … 8 tokens, so that the processes' shares of a

@@ -2,7 +2,8 @@
 
 The policy samples answers, the frozen reward model scores them, PPO updates the policy; repeat. The loop
 `train_ppo` samples (step 1) and hands the rollout to `ppo_update` (steps 2–10); both read top to bottom, each
-step numbered where it happens, following "The N+ Implementation Details of RLHF with PPO" (Huang et al. 2024). The book's page "PPO implementation details"
+step numbered where it happens, following "The N+ Implementation Details of RLHF with PPO" (Huang et al. 2024).
+The book's page "PPO implementation details"
 (`book/ppo_details.md`) explains each step under the same number, with its sources:
 
  1. rollout: plain sampling at a temperature from left-padded prompts; stop at EOS, pad after it
