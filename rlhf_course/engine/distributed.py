@@ -98,13 +98,18 @@ def shard(items: Sequence, what: str = "the batch") -> Sequence:
     return items[bounds[rank()] : bounds[rank() + 1]]
 
 
-def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
-    """The sum of `tensor` over the ranks (a new tensor; `tensor` itself in one process)."""
+def _all_reduce(tensor: torch.Tensor, op: dist.ReduceOp) -> torch.Tensor:
+    """`op` of `tensor` over the ranks, elementwise, in a new tensor (`tensor` itself in one process)."""
     if not is_distributed():
         return tensor
-    total = tensor.detach().clone()
-    dist.all_reduce(total, op=dist.ReduceOp.SUM)
-    return total
+    reduced = tensor.detach().clone()
+    dist.all_reduce(reduced, op=op)
+    return reduced
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """The sum of `tensor` over the ranks (a new tensor; `tensor` itself in one process)."""
+    return _all_reduce(tensor, dist.ReduceOp.SUM)
 
 
 def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
@@ -155,8 +160,4 @@ def all_gather_rows(tensor: torch.Tensor) -> torch.Tensor:
 
 def all_reduce_max(tensor: torch.Tensor) -> torch.Tensor:
     """The largest value of `tensor` over the ranks, elementwise (`tensor` itself in one process)."""
-    if not is_distributed():
-        return tensor
-    largest = tensor.detach().clone()
-    dist.all_reduce(largest, op=dist.ReduceOp.MAX)
-    return largest
+    return _all_reduce(tensor, dist.ReduceOp.MAX)

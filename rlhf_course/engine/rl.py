@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedModel
 
+from rlhf_course.engine import distributed
 from rlhf_course.engine.training import NonFiniteLossError, check_finite
 
 
@@ -97,8 +98,11 @@ class RLState:
 def finish_iteration(state: RLState, record: dict, policy: PreTrainedModel, evaluate_gold, on_iteration,
                      eval_every: int, iterations: int) -> None:
     """Add the iteration's `record` to the history, with the gold score every `eval_every` iterations and after
-    the last (`evaluate_gold(policy) -> (gold_mean, samples)`), then call `on_iteration(state)`."""
+    the last (`evaluate_gold(policy) -> (gold_mean, samples)`), then call `on_iteration(state)`. Under torchrun
+    only rank 0 evaluates and reports (a dashboard, a gold score once, not once per process)."""
     iteration = record["iteration"] - 1
+    if not distributed.is_main():
+        evaluate_gold = on_iteration = None
     if evaluate_gold and (iteration % eval_every == 0 or iteration == iterations - 1):
         record["gold"], samples = evaluate_gold(policy)
         state.samples.append({"iteration": iteration + 1, **samples})

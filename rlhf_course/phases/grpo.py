@@ -222,9 +222,7 @@ def train_grpo(
         update = grpo_update(policy, reference, tokenizer, rollout, prompts, config, optimizer, rng, weights_before,
                              iteration, reward_model, verifier, advantage_fn, trained_policy)
         record = {"iteration": iteration + 1, "elapsed_s": round(time.perf_counter() - start, 2), **update}
-        main = distributed.is_main()  # one rank evaluates and reports
-        finish_iteration(state, record, policy, evaluate_gold if main else None, on_iteration if main else None,
-                         config.eval_every, config.iterations)
+        finish_iteration(state, record, policy, evaluate_gold, on_iteration, config.eval_every, config.iterations)
     return state
 
 

@@ -212,9 +212,7 @@ def train_ppo(
         update = ppo_update(policy, reference, reward_model, value_model, rollout, config,
                             (policy_optimizer, value_optimizer), rng, weights_before, iteration, trained_policy, critic)
         record = {"iteration": iteration + 1, "elapsed_s": round(time.perf_counter() - start, 2), **update}
-        main = distributed.is_main()  # one rank evaluates and reports
-        finish_iteration(state, record, policy, evaluate_gold if main else None, on_iteration if main else None,
-                         config.eval_every, config.iterations)
+        finish_iteration(state, record, policy, evaluate_gold, on_iteration, config.eval_every, config.iterations)
     return state
 
 
